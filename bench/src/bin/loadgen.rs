@@ -1,0 +1,714 @@
+//! `loadgen`: the load driver of the benchmark. It owns request generation
+//! and measurement: it sends `POST {url}/v1/chat/completions` with a ~1 KB
+//! prompt over a pooled keep-alive hyper client, either open-loop at a fixed
+//! rate (latency measured from each request's *scheduled* send time, so a
+//! stalled server cannot hide queueing: free of coordinated omission) or
+//! closed-loop on C connections (maximum throughput), optionally streaming
+//! (time to first content chunk, total, and inter-chunk gaps) and optionally
+//! holding K streams open at once. Results go to stdout as one JSON object
+//! with microsecond HDR-histogram percentiles; with `--watch-pid` it also
+//! reports that process's CPU time per request and peak RSS over the run.
+//! A warm-up period precedes the measured window and is not recorded.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use clap::{Parser, ValueEnum};
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use hyper::{HeaderMap, Method, Request, Uri};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use switchyard_bench::{new_histogram, proc_cpu_us, proc_status_kb, record, summary};
+
+#[derive(Parser, Debug)]
+#[command(about = "Open- and closed-loop load driver for OpenAI-compatible chat endpoints")]
+struct Args {
+    /// Base URL of the target (no path), e.g. http://127.0.0.1:4201
+    #[arg(long, default_value = "http://127.0.0.1:4201")]
+    url: String,
+    /// Request path appended to --url.
+    #[arg(long, default_value = "/v1/chat/completions")]
+    path: String,
+    /// open = fixed arrival rate (--rate); closed = --connections workers back to back.
+    #[arg(long, value_enum, default_value_t = Mode::Closed)]
+    mode: Mode,
+    /// Requests per second in open mode.
+    #[arg(long, default_value_t = 500.0)]
+    rate: f64,
+    /// Measured seconds (after warm-up).
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Warm-up seconds before the measured window (same load, not recorded).
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// Concurrent workers (and so connections) in closed mode.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Request `"stream": true` and measure time to first content chunk and gaps.
+    #[arg(long)]
+    stream: bool,
+    /// Hold K streams open at once (closed loop, K connections, implies --stream).
+    #[arg(long)]
+    concurrent_streams: Option<usize>,
+    /// Model name put in the request body.
+    #[arg(long, default_value = "bench-model")]
+    model: String,
+    /// Extra request header, `Name: value` (repeatable).
+    #[arg(long = "header")]
+    headers: Vec<String>,
+    /// Approximate size of the request body in bytes.
+    #[arg(long, default_value_t = 1024)]
+    prompt_bytes: usize,
+    /// Per-request timeout in milliseconds (whole response, stream included).
+    #[arg(long, default_value_t = 30_000)]
+    timeout_ms: u64,
+    /// Open mode: requests allowed in flight before new ones count as errors.
+    #[arg(long, default_value_t = 20_000)]
+    max_in_flight: usize,
+    /// Tokio worker threads (0 = one per CPU).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Also report CPU time and RSS of this process (e.g. the server under test).
+    #[arg(long)]
+    watch_pid: Option<u32>,
+    /// Kernel clock ticks per second, for reading /proc/PID/stat.
+    #[arg(long, default_value_t = 100)]
+    clk_tck: u64,
+    /// RSS sampling period in milliseconds for --watch-pid.
+    #[arg(long, default_value_t = 50)]
+    sample_ms: u64,
+    /// Free-form label copied into the JSON output.
+    #[arg(long, default_value = "")]
+    label: String,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    Open,
+    Closed,
+}
+
+/// What every request task needs, shared read-only.
+struct Shared {
+    client: Client<HttpConnector, Full<Bytes>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+    stream: bool,
+    timeout: Duration,
+    measure_start: Instant,
+    end: Instant,
+    stats: Mutex<Stats>,
+    in_flight: AtomicUsize,
+    peak_in_flight: AtomicUsize,
+    sent: AtomicU64,
+}
+
+/// Everything recorded in the measured window.
+struct Stats {
+    /// Completion minus scheduled time (open) or send time (closed).
+    latency: Histogram<u64>,
+    /// Completion minus actual send time.
+    service: Histogram<u64>,
+    /// Actual send time minus scheduled time (open mode only).
+    send_lag: Histogram<u64>,
+    /// First content chunk minus scheduled/send time (streams).
+    ttft: Histogram<u64>,
+    /// Time between consecutive content chunks of one stream.
+    gaps: Histogram<u64>,
+    /// Content chunks seen per successful stream.
+    chunks: Histogram<u64>,
+    ok: u64,
+    window_completions: u64,
+    errors: BTreeMap<String, u64>,
+}
+
+impl Stats {
+    fn new() -> Self {
+        Self {
+            latency: new_histogram(),
+            service: new_histogram(),
+            send_lag: new_histogram(),
+            ttft: new_histogram(),
+            gaps: new_histogram(),
+            chunks: new_histogram(),
+            ok: 0,
+            window_completions: 0,
+            errors: BTreeMap::new(),
+        }
+    }
+
+    fn error(&mut self, kind: String) {
+        *self.errors.entry(kind).or_default() += 1;
+    }
+}
+
+/// The outcome of one request.
+struct Outcome {
+    done: Instant,
+    result: Result<StreamTimes, String>,
+}
+
+/// Timings of a successful response; content fields are empty when not streaming.
+#[derive(Default)]
+struct StreamTimes {
+    first_content: Option<Instant>,
+    gaps_us: Vec<u64>,
+    content_chunks: u64,
+}
+
+fn main() {
+    let args = Args::parse();
+    if let Err(message) = validate(&args) {
+        eprintln!("loadgen: {message}");
+        std::process::exit(2);
+    }
+    let rt = switchyard_bench::runtime(args.threads);
+    let output = rt.block_on(run(args));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&output).unwrap_or_else(|_| output.to_string())
+    );
+    // Leave the runtime without waiting for lingering keep-alive connections.
+    rt.shutdown_background();
+    let ok = output["count"].as_u64().unwrap_or(0);
+    if ok == 0 {
+        eprintln!("loadgen: no request succeeded");
+        std::process::exit(1);
+    }
+}
+
+fn validate(args: &Args) -> Result<(), String> {
+    if !(args.duration > 0.0 && args.duration <= 86_400.0) {
+        return Err("--duration must be in (0, 86400] seconds".into());
+    }
+    if !(args.warmup >= 0.0 && args.warmup <= 3_600.0) {
+        return Err("--warmup must be in [0, 3600] seconds".into());
+    }
+    if args.mode == Mode::Open && !(args.rate > 0.0 && args.rate <= 1_000_000.0) {
+        return Err("--rate must be in (0, 1000000] requests per second".into());
+    }
+    let connections = args.concurrent_streams.unwrap_or(args.connections);
+    if connections == 0 || connections > 100_000 {
+        return Err("--connections / --concurrent-streams must be in [1, 100000]".into());
+    }
+    Ok(())
+}
+
+async fn run(args: Args) -> Value {
+    let stream = args.stream || args.concurrent_streams.is_some();
+    let (mode, connections) = match args.concurrent_streams {
+        Some(k) => (Mode::Closed, k),
+        None => (args.mode, args.connections),
+    };
+    let uri: Uri = format!("{}{}", args.url.trim_end_matches('/'), args.path)
+        .parse()
+        .expect("--url and --path must form a valid URL");
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    for raw in &args.headers {
+        let (name, value) = raw
+            .split_once(':')
+            .expect("--header must look like 'Name: value'");
+        let name =
+            HeaderName::from_bytes(name.trim().as_bytes()).expect("--header name is invalid");
+        let value = HeaderValue::from_str(value.trim()).expect("--header value is invalid");
+        headers.append(name, value);
+    }
+
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    let client = Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build(connector);
+
+    let start = Instant::now();
+    let measure_start = start + Duration::from_secs_f64(args.warmup);
+    let end = measure_start + Duration::from_secs_f64(args.duration);
+    let shared = Arc::new(Shared {
+        client,
+        uri,
+        headers,
+        body: Bytes::from(prompt_body(&args.model, args.prompt_bytes, stream)),
+        stream,
+        timeout: Duration::from_millis(args.timeout_ms),
+        measure_start,
+        end,
+        stats: Mutex::new(Stats::new()),
+        in_flight: AtomicUsize::new(0),
+        peak_in_flight: AtomicUsize::new(0),
+        sent: AtomicU64::new(0),
+    });
+
+    let watcher = args
+        .watch_pid
+        .map(|pid| tokio::spawn(watch(pid, args.clk_tck, args.sample_ms, measure_start, end)));
+
+    match mode {
+        Mode::Open => run_open(&shared, args.rate, start, args.max_in_flight).await,
+        Mode::Closed => run_closed(&shared, connections).await,
+    }
+
+    let watched = match watcher {
+        Some(handle) => handle.await.ok(),
+        None => None,
+    };
+    report(&args, &shared, mode, connections, stream, watched)
+}
+
+/// Open loop: a dedicated thread schedules request `i` at `start + i / rate`
+/// and hands it to the runtime; each request's latency counts from that
+/// scheduled instant.
+async fn run_open(shared: &Arc<Shared>, rate: f64, start: Instant, max_in_flight: usize) {
+    let handle = tokio::runtime::Handle::current();
+    let scheduler_shared = shared.clone();
+    let scheduler = tokio::task::spawn_blocking(move || {
+        let shared = scheduler_shared;
+        let mut i: u64 = 0;
+        loop {
+            let scheduled = start + Duration::from_secs_f64(i as f64 / rate);
+            if scheduled >= shared.end {
+                break;
+            }
+            i += 1;
+            let now = Instant::now();
+            if scheduled > now {
+                std::thread::sleep(scheduled - now);
+            }
+            if shared.in_flight.load(Ordering::Relaxed) >= max_in_flight {
+                if scheduled >= shared.measure_start {
+                    lock(&shared.stats).error("dropped_max_in_flight".into());
+                }
+                continue;
+            }
+            let task_shared = shared.clone();
+            handle.spawn(async move {
+                let sent = Instant::now();
+                let outcome = one_request(&task_shared).await;
+                task_shared.account(scheduled, sent, outcome, true);
+            });
+        }
+    });
+    let _ = scheduler.await;
+    drain(shared).await;
+}
+
+/// Closed loop: `connections` workers, each sending its next request as soon
+/// as the previous one has finished, until the window ends.
+async fn run_closed(shared: &Arc<Shared>, connections: usize) {
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..connections {
+        let shared = shared.clone();
+        workers.spawn(async move {
+            while Instant::now() < shared.end {
+                let sent = Instant::now();
+                let outcome = one_request(&shared).await;
+                let failed = outcome.result.is_err();
+                shared.account(sent, sent, outcome, false);
+                if failed {
+                    // Do not spin on a dead target.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        });
+    }
+    while workers.join_next().await.is_some() {}
+}
+
+/// Waits for open-loop requests still in flight, at most one timeout longer.
+async fn drain(shared: &Shared) {
+    let deadline = Instant::now() + shared.timeout + Duration::from_secs(1);
+    while shared.in_flight.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn lock(stats: &Mutex<Stats>) -> std::sync::MutexGuard<'_, Stats> {
+    stats
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Shared {
+    /// Records one outcome if the request belongs to the measured window.
+    fn account(&self, scheduled: Instant, sent: Instant, outcome: Outcome, open: bool) {
+        if scheduled < self.measure_start {
+            return;
+        }
+        let us = |from: Instant, to: Instant| to.saturating_duration_since(from).as_micros() as u64;
+        let mut stats = lock(&self.stats);
+        match outcome.result {
+            Ok(times) => {
+                stats.ok += 1;
+                if outcome.done <= self.end {
+                    stats.window_completions += 1;
+                }
+                record(&mut stats.latency, us(scheduled, outcome.done));
+                record(&mut stats.service, us(sent, outcome.done));
+                if open {
+                    record(&mut stats.send_lag, us(scheduled, sent));
+                }
+                if self.stream {
+                    if let Some(first) = times.first_content {
+                        record(&mut stats.ttft, us(scheduled, first));
+                    }
+                    for gap in times.gaps_us {
+                        record(&mut stats.gaps, gap);
+                    }
+                    record(&mut stats.chunks, times.content_chunks);
+                }
+            }
+            Err(kind) => stats.error(kind),
+        }
+    }
+}
+
+/// Sends one request and reads the whole response, timing content chunks
+/// when streaming. Never panics; every failure becomes an error kind.
+async fn one_request(shared: &Shared) -> Outcome {
+    let now_in_flight = shared.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+    shared
+        .peak_in_flight
+        .fetch_max(now_in_flight, Ordering::Relaxed);
+    shared.sent.fetch_add(1, Ordering::Relaxed);
+    let result = match tokio::time::timeout(shared.timeout, exchange(shared)).await {
+        Ok(result) => result,
+        Err(_) => Err("timeout".to_owned()),
+    };
+    shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+    Outcome {
+        done: Instant::now(),
+        result,
+    }
+}
+
+async fn exchange(shared: &Shared) -> Result<StreamTimes, String> {
+    let mut request = Request::new(Full::new(shared.body.clone()));
+    *request.method_mut() = Method::POST;
+    *request.uri_mut() = shared.uri.clone();
+    *request.headers_mut() = shared.headers.clone();
+    let response = shared
+        .client
+        .request(request)
+        .await
+        .map_err(|err| format!("transport: {}", error_chain(&err)))?;
+    let status = response.status();
+    let mut body = response.into_body();
+    if !status.is_success() {
+        // Drain so the connection can be reused, then report the status.
+        let _ = body.collect().await;
+        return Err(format!("status_{}", status.as_u16()));
+    }
+    if !shared.stream {
+        body.collect()
+            .await
+            .map_err(|err| format!("body: {}", error_chain(&err)))?;
+        return Ok(StreamTimes::default());
+    }
+
+    let mut times = StreamTimes::default();
+    let mut last_content: Option<Instant> = None;
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let mut done = false;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|err| format!("body: {}", error_chain(&err)))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let now = Instant::now();
+        buf.extend_from_slice(&data);
+        while let Some((end, sep)) = find_event_end(&buf) {
+            match classify_event(&buf[..end]) {
+                Event::Content => {
+                    times.content_chunks += 1;
+                    match last_content {
+                        None => times.first_content = Some(now),
+                        Some(prev) => times
+                            .gaps_us
+                            .push(now.saturating_duration_since(prev).as_micros() as u64),
+                    }
+                    last_content = Some(now);
+                }
+                Event::Done => done = true,
+                Event::Other => {}
+            }
+            buf.drain(..end + sep);
+        }
+    }
+    if !done {
+        return Err("stream_without_done".to_owned());
+    }
+    if times.content_chunks == 0 {
+        return Err("stream_without_content".to_owned());
+    }
+    Ok(times)
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
+/// Position and separator length of the first SSE event terminator
+/// (`\n\n` or `\r\n\r\n`) in `buf`.
+fn find_event_end(buf: &[u8]) -> Option<(usize, usize)> {
+    let lf = memchr::memmem::find(buf, b"\n\n").map(|pos| (pos, 2));
+    let crlf = memchr::memmem::find(buf, b"\r\n\r\n").map(|pos| (pos, 4));
+    match (lf, crlf) {
+        (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
+        (a, b) => a.or(b),
+    }
+}
+
+enum Event {
+    Content,
+    Done,
+    Other,
+}
+
+#[derive(Deserialize)]
+struct Chunk<'a> {
+    #[serde(default, borrow)]
+    choices: Vec<ChunkChoice<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ChunkChoice<'a> {
+    #[serde(default, borrow)]
+    delta: Option<Delta<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Delta<'a> {
+    #[serde(default, borrow)]
+    content: Option<Cow<'a, str>>,
+}
+
+/// Whether one SSE event carries non-empty `delta.content`, is `[DONE]`, or
+/// neither (role-only, stop, usage, comments).
+fn classify_event(event: &[u8]) -> Event {
+    let mut verdict = Event::Other;
+    for line in event.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(data) = line.strip_prefix(b"data:") else {
+            continue;
+        };
+        let data = data.trim_ascii();
+        if data == b"[DONE]" {
+            return Event::Done;
+        }
+        if memchr::memmem::find(data, b"\"content\"").is_none() {
+            continue;
+        }
+        if let Ok(chunk) = serde_json::from_slice::<Chunk<'_>>(data)
+            && chunk.choices.iter().any(|c| {
+                c.delta
+                    .as_ref()
+                    .and_then(|d| d.content.as_ref())
+                    .is_some_and(|text| !text.is_empty())
+            })
+        {
+            verdict = Event::Content;
+        }
+    }
+    verdict
+}
+
+/// A chat request of about `size` bytes: a system line and a user message
+/// padded with filler words.
+fn prompt_body(model: &str, size: usize, stream: bool) -> String {
+    const FILLER: &str = "Summarise the following benchmark filler text in one sentence. ";
+    let mut text = String::with_capacity(size);
+    while text.len() + FILLER.len() <= size.saturating_sub(200).max(FILLER.len()) {
+        text.push_str(FILLER);
+    }
+    let mut body = json!({
+        "model": model,
+        "messages": [
+            { "role": "system", "content": "You are a terse assistant used for benchmarking." },
+            { "role": "user", "content": text.trim_end() },
+        ],
+        "max_tokens": 64,
+    });
+    if stream {
+        body["stream"] = json!(true);
+        body["stream_options"] = json!({ "include_usage": true });
+    }
+    body.to_string()
+}
+
+/// What `--watch-pid` observed.
+struct Watched {
+    pid: u32,
+    cpu_us: Option<u64>,
+    rss_start_kb: Option<u64>,
+    rss_peak_kb: Option<u64>,
+    rss_end_kb: Option<u64>,
+    hwm_kb: Option<u64>,
+}
+
+/// Reads the watched process's CPU time at the window's start and end, and
+/// samples its RSS every `sample_ms` from now until the window ends.
+async fn watch(
+    pid: u32,
+    clk_tck: u64,
+    sample_ms: u64,
+    measure_start: Instant,
+    end: Instant,
+) -> Watched {
+    let rss_start_kb = proc_status_kb(pid, "VmRSS");
+    let mut rss_peak_kb = rss_start_kb;
+    let mut cpu_start = None;
+    let mut ticker = tokio::time::interval(Duration::from_millis(sample_ms.max(1)));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let now = Instant::now();
+        if cpu_start.is_none() && now >= measure_start {
+            cpu_start = proc_cpu_us(pid, clk_tck);
+        }
+        if let Some(kb) = proc_status_kb(pid, "VmRSS") {
+            rss_peak_kb = Some(rss_peak_kb.map_or(kb, |peak| peak.max(kb)));
+        }
+        if now >= end {
+            break;
+        }
+        let next_deadline = if cpu_start.is_none() {
+            measure_start.min(end)
+        } else {
+            end
+        };
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = tokio::time::sleep_until(next_deadline.into()) => {}
+        }
+    }
+    let cpu_end = proc_cpu_us(pid, clk_tck);
+    Watched {
+        pid,
+        cpu_us: cpu_start.zip(cpu_end).map(|(a, b)| b.saturating_sub(a)),
+        rss_start_kb,
+        rss_peak_kb,
+        rss_end_kb: proc_status_kb(pid, "VmRSS"),
+        hwm_kb: proc_status_kb(pid, "VmHWM"),
+    }
+}
+
+fn report(
+    args: &Args,
+    shared: &Shared,
+    mode: Mode,
+    connections: usize,
+    stream: bool,
+    watched: Option<Watched>,
+) -> Value {
+    let stats = lock(&shared.stats);
+    let error_count: u64 = stats.errors.values().sum();
+    let rps = stats.window_completions as f64 / args.duration;
+    let mut out = json!({
+        "label": args.label,
+        "url": shared.uri.to_string(),
+        "model": args.model,
+        "mode": match mode { Mode::Open => "open", Mode::Closed => "closed" },
+        "stream": stream,
+        "rate": if mode == Mode::Open { json!(args.rate) } else { Value::Null },
+        "connections": if mode == Mode::Closed { json!(connections) } else { Value::Null },
+        "duration_s": args.duration,
+        "warmup_s": args.warmup,
+        "request_bytes": shared.body.len(),
+        "count": stats.ok,
+        "errors": error_count,
+        "error_kinds": stats.errors,
+        "rps": (rps * 10.0).round() / 10.0,
+        "latency": summary(&stats.latency),
+        "service": summary(&stats.service),
+        "peak_in_flight": shared.peak_in_flight.load(Ordering::Relaxed),
+        "sent_total": shared.sent.load(Ordering::Relaxed),
+    });
+    if mode == Mode::Open {
+        out["send_lag"] = summary(&stats.send_lag);
+    }
+    if stream {
+        out["ttft"] = summary(&stats.ttft);
+        out["interchunk"] = summary(&stats.gaps);
+        out["chunks_per_stream"] = if stats.chunks.is_empty() {
+            Value::Null
+        } else {
+            json!({
+                "min": stats.chunks.min(),
+                "mean": (stats.chunks.mean() * 10.0).round() / 10.0,
+                "max": stats.chunks.max(),
+            })
+        };
+    }
+    if let Some(w) = watched {
+        let per_request = w
+            .cpu_us
+            .filter(|_| stats.window_completions > 0)
+            .map(|cpu| (cpu as f64 / stats.window_completions as f64 * 10.0).round() / 10.0);
+        out["server"] = json!({
+            "pid": w.pid,
+            "cpu_us": w.cpu_us,
+            "cpu_us_per_request": per_request,
+            "cpu_cores": w.cpu_us.map(|cpu| (cpu as f64 / 1e6 / args.duration * 100.0).round() / 100.0),
+            "rss_start_kb": w.rss_start_kb,
+            "rss_peak_kb": w.rss_peak_kb,
+            "rss_end_kb": w.rss_end_kb,
+            "hwm_kb": w.hwm_kb,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_lf_and_crlf_event_ends() {
+        assert_eq!(find_event_end(b"data: x\n\ndata: y"), Some((7, 2)));
+        assert_eq!(find_event_end(b"data: x\r\n\r\n"), Some((7, 4)));
+        assert_eq!(find_event_end(b"data: x\n"), None);
+    }
+
+    #[test]
+    fn classifies_events() {
+        let content = br#"data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]}"#;
+        assert!(matches!(classify_event(content), Event::Content));
+        let spaced = br#"data:{"choices": [{"delta": {"content": "a\"b"}}]}"#;
+        assert!(matches!(classify_event(spaced), Event::Content));
+        let role = br#"data: {"choices":[{"delta":{"role":"assistant","content":""}}]}"#;
+        assert!(matches!(classify_event(role), Event::Other));
+        let usage = br#"data: {"choices":[],"usage":{"total_tokens":3}}"#;
+        assert!(matches!(classify_event(usage), Event::Other));
+        assert!(matches!(classify_event(b"data: [DONE]"), Event::Done));
+        assert!(matches!(classify_event(b": keep-alive"), Event::Other));
+        assert!(matches!(
+            classify_event(b"data: {not json \"content\""),
+            Event::Other
+        ));
+    }
+
+    #[test]
+    fn prompt_is_about_the_requested_size() {
+        let body = prompt_body("m", 1024, true);
+        assert!((900..=1100).contains(&body.len()), "{}", body.len());
+        let parsed: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(parsed["stream"], true);
+        assert_eq!(parsed["model"], "m");
+    }
+}

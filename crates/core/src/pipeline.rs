@@ -1,0 +1,652 @@
+//! The pipeline: one function per endpoint that calls the stages in the order data flows —
+//! auth → admit → guard(in) → cache → route → execute → guard(out) → account and record — and
+//! hands the result to egress.
+//!
+//! [`Gateway`] holds the live parts: the compiled config ([`Runtime`], swapped atomically on
+//! reload) and one implementation of each stage's trait. Accounting is the [`Ledger`]: it is
+//! created when a request arrives and writes the request's record exactly once, when the
+//! response is complete, when it fails, or when it is dropped because the client went away.
+//! For streams the ledger travels inside [`AccountedStream`], which also enforces the request
+//! deadline, screens each chunk, and keeps the usage chunk away from clients that did not ask
+//! for it.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use futures_util::Stream;
+use switchyard_wire::openai::{
+    ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, EmbeddingVector,
+    EmbeddingsRequest, EmbeddingsResponse, EncodingFormat, MessageContent, ModelEntry, ModelList,
+    Usage,
+};
+
+use crate::admit::{Admission, AdmitAll, Demand, Permit, Settlement};
+use crate::auth::{Authenticator, Principal, StaticKeys};
+use crate::cache::{NoCache, ResponseCache};
+use crate::config::{Capability, Config};
+use crate::error::GatewayError;
+use crate::execute;
+use crate::guard::{GuardAction, GuardChain, Verdict};
+use crate::provider::{self, ChatReply, ChunkStream, Deployment};
+use crate::record::{Recorder, RequestRecord};
+use crate::request::{RequestContext, unix_secs};
+use crate::route::Router;
+use crate::usage;
+
+/// The compiled configuration: what a reload swaps.
+pub struct Runtime {
+    pub config: Arc<Config>,
+    pub router: Router,
+}
+
+impl Runtime {
+    pub fn build(config: Config) -> Result<Runtime, String> {
+        let deployments = provider::deployments(&config)?;
+        let router = Router::new(&config, deployments);
+        Ok(Runtime {
+            config: Arc::new(config),
+            router,
+        })
+    }
+}
+
+pub struct Gateway {
+    runtime: ArcSwap<Runtime>,
+    auth: Arc<dyn Authenticator>,
+    admission: Arc<dyn Admission>,
+    guards: GuardChain,
+    cache: Arc<dyn ResponseCache>,
+    recorder: Recorder,
+}
+
+/// Which deployment served a response, for the response headers.
+#[derive(Debug, Clone)]
+pub struct Served {
+    pub provider: String,
+    pub model: String,
+    pub attempts: usize,
+}
+
+// Made once per request and moved once: boxing the response would cost more than it saves.
+#[allow(clippy::large_enum_variant)]
+pub enum ChatResponse {
+    Complete(ChatCompletionResponse, Served),
+    /// Boxed: the stream carries the whole request record with it.
+    Stream(Box<AccountedStream>, Served),
+}
+
+impl Gateway {
+    pub fn new(config: Config, recorder: Recorder) -> Result<Gateway, String> {
+        let auth = Arc::new(StaticKeys::new(config.auth.api_keys.clone()));
+        let runtime = Runtime::build(config)?;
+        Ok(Gateway {
+            runtime: ArcSwap::from_pointee(runtime),
+            auth,
+            admission: Arc::new(AdmitAll),
+            guards: GuardChain::default(),
+            cache: Arc::new(NoCache),
+            recorder,
+        })
+    }
+
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.runtime.load_full()
+    }
+
+    /// Replaces the running configuration; requests in flight finish on the old one.
+    pub fn reload(&self, config: Config) -> Result<(), String> {
+        let runtime = Runtime::build(config)?;
+        self.runtime.store(Arc::new(runtime));
+        Ok(())
+    }
+
+    pub async fn chat(
+        &self,
+        ctx: &RequestContext,
+        request: ChatCompletionRequest,
+    ) -> Result<ChatResponse, GatewayError> {
+        let mut ledger = Ledger::open(
+            ctx,
+            &request.model,
+            request.is_stream(),
+            self.recorder.clone(),
+        );
+        match self.chat_stages(ctx, request, &mut ledger).await {
+            Ok(ChatOutcome::Complete(response, served)) => {
+                ledger.close_ok(response.usage.as_ref(), 0);
+                Ok(ChatResponse::Complete(response, served))
+            }
+            Ok(ChatOutcome::Stream(stream, served, wants_usage, prompt_estimate)) => {
+                let deadline = ctx.received + self.runtime.load().config.server.request_deadline;
+                let stream = AccountedStream {
+                    inner: stream,
+                    ledger: Some(ledger),
+                    guards: self.guards.clone(),
+                    wants_usage,
+                    prompt_estimate,
+                    deadline: Box::pin(tokio::time::sleep_until(deadline.into())),
+                    usage: None,
+                    generated_chars: 0,
+                    guard_actions: Vec::new(),
+                };
+                Ok(ChatResponse::Stream(Box::new(stream), served))
+            }
+            Err(e) => {
+                ledger.close_err(&e);
+                Err(e)
+            }
+        }
+    }
+
+    async fn chat_stages(
+        &self,
+        ctx: &RequestContext,
+        mut request: ChatCompletionRequest,
+        ledger: &mut Ledger,
+    ) -> Result<ChatOutcome, GatewayError> {
+        // auth
+        let principal = self.auth.authenticate(ctx.credential.as_deref()).await?;
+        ledger.principal(&principal);
+        if !principal.may_use(&request.model) {
+            return Err(forbidden_model(&request.model));
+        }
+        validate_chat(&request)?;
+        let runtime = self.runtime.load_full();
+        let prompt_estimate = usage::estimate_prompt_tokens(&request);
+
+        // admit
+        let permit = self
+            .admission
+            .admit(
+                &principal,
+                Demand {
+                    model: &request.model,
+                    estimated_prompt_tokens: prompt_estimate,
+                    max_output_tokens: request.output_token_limit(),
+                },
+            )
+            .await?;
+        ledger.hold(self.admission.clone(), principal, permit);
+
+        // guard (input)
+        let mut actions = Vec::new();
+        let screened = self.guards.screen_request(&mut request, &mut actions).await;
+        ledger.guard_actions(&actions);
+        screened?;
+
+        // cache
+        let stream = request.is_stream();
+        if self.cache.enabled()
+            && !stream
+            && let Some(hit) = self.cache.lookup(&request).await
+        {
+            ledger.record.cache_hit = true;
+            let served = Served {
+                provider: "cache".into(),
+                model: hit.model.clone(),
+                attempts: 0,
+            };
+            return Ok(ChatOutcome::Complete(hit, served));
+        }
+
+        // route
+        let plan = runtime.router.plan(&request.model, &needs(&request))?;
+        ledger.record.route = plan.route.clone();
+
+        // execute: always ask a stream for its usage, so that streams are accounted too.
+        let wants_usage = request.wants_stream_usage();
+        if stream {
+            request
+                .stream_options
+                .get_or_insert_with(Default::default)
+                .include_usage = Some(true);
+        }
+        let deadline = (ctx.received + runtime.config.server.request_deadline).into();
+        let result =
+            execute::chat(&plan, &mut request, &mut ledger.record.attempts, deadline).await;
+        let (reply, deployment) = result?;
+        ledger.served(&deployment);
+        let served = Served {
+            provider: deployment.provider_name.clone(),
+            model: deployment.name.clone(),
+            attempts: ledger.record.attempts.len(),
+        };
+
+        // guard (output)
+        match reply {
+            ChatReply::Complete(mut response) => {
+                let mut actions = Vec::new();
+                let screened = self.guards.screen_response(&mut response, &mut actions);
+                ledger.guard_actions(&actions);
+                screened?;
+                if response.usage.is_none() {
+                    let chars = response
+                        .choices
+                        .iter()
+                        .map(|c| c.message.content.as_ref().map_or(0, String::len))
+                        .sum();
+                    ledger.estimated(prompt_estimate, chars);
+                }
+                if self.cache.enabled() {
+                    self.cache.store(&request, &response).await;
+                }
+                Ok(ChatOutcome::Complete(response, served))
+            }
+            ChatReply::Stream(stream) => Ok(ChatOutcome::Stream(
+                stream,
+                served,
+                wants_usage,
+                prompt_estimate,
+            )),
+        }
+    }
+
+    pub async fn embeddings(
+        &self,
+        ctx: &RequestContext,
+        request: EmbeddingsRequest,
+    ) -> Result<(EmbeddingsResponse, Served), GatewayError> {
+        let mut ledger = Ledger::open(ctx, &request.model, false, self.recorder.clone());
+        match self.embedding_stages(ctx, request, &mut ledger).await {
+            Ok((response, served)) => {
+                let usage = response
+                    .usage
+                    .as_ref()
+                    .map(|u| Usage::new(u.prompt_tokens, 0, None));
+                ledger.close_ok(usage.as_ref(), 0);
+                Ok((response, served))
+            }
+            Err(e) => {
+                ledger.close_err(&e);
+                Err(e)
+            }
+        }
+    }
+
+    async fn embedding_stages(
+        &self,
+        ctx: &RequestContext,
+        mut request: EmbeddingsRequest,
+        ledger: &mut Ledger,
+    ) -> Result<(EmbeddingsResponse, Served), GatewayError> {
+        let principal = self.auth.authenticate(ctx.credential.as_deref()).await?;
+        ledger.principal(&principal);
+        if !principal.may_use(&request.model) {
+            return Err(forbidden_model(&request.model));
+        }
+        let runtime = self.runtime.load_full();
+        let estimate = request
+            .texts()
+            .map_or(0, |t| t.iter().map(|s| s.len().div_ceil(4) as u64).sum());
+        let permit = self
+            .admission
+            .admit(
+                &principal,
+                Demand {
+                    model: &request.model,
+                    estimated_prompt_tokens: estimate,
+                    max_output_tokens: None,
+                },
+            )
+            .await?;
+        ledger.hold(self.admission.clone(), principal, permit);
+        let plan = runtime
+            .router
+            .plan(&request.model, &[Capability::Embeddings])?;
+        ledger.record.route = plan.route.clone();
+        let wanted = request.encoding_format.unwrap_or(EncodingFormat::Float);
+        let deadline = (ctx.received + runtime.config.server.request_deadline).into();
+        let (mut response, deployment) =
+            execute::embeddings(&plan, &mut request, &mut ledger.record.attempts, deadline).await?;
+        ledger.served(&deployment);
+        encode_embeddings(&mut response, wanted)?;
+        let served = Served {
+            provider: deployment.provider_name.clone(),
+            model: deployment.name.clone(),
+            attempts: ledger.record.attempts.len(),
+        };
+        Ok((response, served))
+    }
+
+    /// `GET /v1/models`: routes and models.
+    pub fn models(&self) -> ModelList {
+        let runtime = self.runtime.load();
+        let (routes, models) = runtime.router.names();
+        let created = unix_secs();
+        let owner = |name: &str| {
+            runtime
+                .config
+                .models
+                .get(name)
+                .map_or("switchyard".to_owned(), |m| m.provider.clone())
+        };
+        ModelList {
+            object: "list".into(),
+            data: routes
+                .into_iter()
+                .chain(models)
+                .map(|id| ModelEntry {
+                    id: id.to_owned(),
+                    object: "model".into(),
+                    created,
+                    owned_by: owner(id),
+                })
+                .collect(),
+        }
+    }
+}
+
+enum ChatOutcome {
+    Complete(ChatCompletionResponse, Served),
+    /// The stream, who served it, whether the client asked for usage, the prompt estimate.
+    Stream(ChunkStream, Served, bool, u64),
+}
+
+fn forbidden_model(model: &str) -> GatewayError {
+    GatewayError::new(
+        403,
+        "permission_error",
+        "model_not_allowed",
+        format!("this API key may not use model \"{model}\""),
+    )
+    .with_param("model")
+}
+
+/// Checks what serde's types cannot: a request the upstream would reject anyway gets a clear
+/// error here, before anything is sent.
+fn validate_chat(request: &ChatCompletionRequest) -> Result<(), GatewayError> {
+    if request.model.trim().is_empty() {
+        return Err(
+            GatewayError::invalid_request("missing_model", "model: must not be empty")
+                .with_param("model"),
+        );
+    }
+    if request.messages.is_empty() {
+        return Err(GatewayError::invalid_request(
+            "missing_messages",
+            "messages: must contain at least one message",
+        )
+        .with_param("messages"));
+    }
+    Ok(())
+}
+
+/// The capabilities a chat request needs from a deployment.
+fn needs(request: &ChatCompletionRequest) -> Vec<Capability> {
+    let mut needs = vec![Capability::Chat];
+    if request.tools.as_ref().is_some_and(|t| !t.is_empty()) {
+        needs.push(Capability::Tools);
+    }
+    let has_image = request.messages.iter().any(|m| match &m.content {
+        Some(MessageContent::Parts(parts)) => parts.iter().any(|p| p.image_url.is_some()),
+        _ => false,
+    });
+    if has_image {
+        needs.push(Capability::Vision);
+    }
+    needs
+}
+
+/// Gives the client the encoding it asked for, whatever the upstream returned.
+fn encode_embeddings(
+    response: &mut EmbeddingsResponse,
+    wanted: EncodingFormat,
+) -> Result<(), GatewayError> {
+    for item in &mut response.data {
+        item.embedding = match (&item.embedding, wanted) {
+            (EmbeddingVector::Float(f), EncodingFormat::Base64) => {
+                EmbeddingVector::base64_from_floats(f)
+            }
+            (EmbeddingVector::Base64(_), EncodingFormat::Float) => {
+                let floats = item.embedding.to_floats().map_err(|e| {
+                    GatewayError::new(502, "upstream_error", "upstream_protocol_error", e)
+                })?;
+                EmbeddingVector::Float(floats)
+            }
+            _ => continue,
+        };
+    }
+    Ok(())
+}
+
+/// Accounting for one request: fills the record as stages run, settles the admission permit,
+/// and sends the record exactly once (on success, failure, or drop).
+pub struct Ledger {
+    record: RequestRecord,
+    started: Instant,
+    recorder: Recorder,
+    price: Option<crate::config::Price>,
+    hold: Option<(Arc<dyn Admission>, Principal, Permit)>,
+    closed: bool,
+}
+
+impl Ledger {
+    fn open(ctx: &RequestContext, model: &str, stream: bool, recorder: Recorder) -> Ledger {
+        Ledger {
+            record: RequestRecord {
+                request_id: ctx.id.clone(),
+                started_at_ms: ctx.received_unix_ms,
+                endpoint: ctx.endpoint.as_str(),
+                requested_model: model.to_owned(),
+                stream,
+                ..Default::default()
+            },
+            started: ctx.received,
+            recorder,
+            price: None,
+            hold: None,
+            closed: false,
+        }
+    }
+
+    fn principal(&mut self, p: &Principal) {
+        self.record.key_id = p.key_id.clone();
+        self.record.user = p.user.clone();
+        self.record.team = p.team.clone();
+    }
+
+    fn hold(&mut self, admission: Arc<dyn Admission>, principal: Principal, permit: Permit) {
+        self.hold = Some((admission, principal, permit));
+    }
+
+    fn guard_actions(&mut self, actions: &[GuardAction]) {
+        for a in actions {
+            let what = match &a.verdict {
+                Verdict::Allow => continue,
+                Verdict::Redacted(what) => format!("{}:redacted:{what}", a.guardrail),
+                Verdict::Block(_) => format!("{}:blocked", a.guardrail),
+            };
+            self.record.guardrail_actions.push(what);
+        }
+    }
+
+    fn served(&mut self, d: &Deployment) {
+        self.record.provider = Some(d.provider_name.clone());
+        self.record.model = Some(d.name.clone());
+        self.record.upstream_model = Some(d.upstream_model.clone());
+        self.price = Some(d.price);
+    }
+
+    fn estimated(&mut self, prompt_tokens: u64, generated_chars: usize) {
+        self.record.prompt_tokens = prompt_tokens;
+        self.record.completion_tokens = usage::estimate_completion_tokens(generated_chars);
+        self.record.usage_estimated = true;
+    }
+
+    fn set_usage(&mut self, u: &Usage) {
+        self.record.prompt_tokens = u.prompt_tokens;
+        self.record.completion_tokens = u.completion_tokens;
+        self.record.cached_tokens = u.cached_tokens();
+        self.record.usage_estimated = false;
+    }
+
+    fn close_ok(&mut self, usage: Option<&Usage>, ttft_ms: u64) {
+        if let Some(u) = usage {
+            self.set_usage(u);
+        }
+        if ttft_ms > 0 {
+            self.record.ttft_ms = Some(ttft_ms as f64);
+        }
+        self.record.status = 200;
+        self.close();
+    }
+
+    fn close_err(&mut self, e: &GatewayError) {
+        self.record.status = e.status;
+        self.record.error_code = Some(e.code.clone());
+        self.close();
+    }
+
+    fn close(&mut self) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        let usage = Usage::new(
+            self.record.prompt_tokens,
+            self.record.completion_tokens,
+            Some(self.record.cached_tokens),
+        );
+        if let Some(price) = &self.price {
+            self.record.cost_usd = usage::cost_usd(&usage, price);
+        }
+        self.record.latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        if let Some((admission, principal, permit)) = self.hold.take() {
+            admission.settle(
+                &principal,
+                permit,
+                Settlement {
+                    total_tokens: usage.total_tokens,
+                    cost_usd: self.record.cost_usd,
+                },
+            );
+        }
+        self.recorder.record(std::mem::take(&mut self.record));
+    }
+}
+
+impl Drop for Ledger {
+    /// A ledger dropped open means the client went away mid-request: the request is still
+    /// accounted, with what is known, as HTTP 499 (client closed request).
+    fn drop(&mut self) {
+        if !self.closed {
+            self.record.client_disconnected = true;
+            self.record.status = 499;
+            self.record.error_code = Some("client_disconnected".into());
+            self.close();
+        }
+    }
+}
+
+/// A chat stream on its way to the client, accounted as it flows.
+pub struct AccountedStream {
+    inner: ChunkStream,
+    /// `None` once the stream has ended.
+    ledger: Option<Ledger>,
+    guards: GuardChain,
+    wants_usage: bool,
+    prompt_estimate: u64,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    usage: Option<Usage>,
+    generated_chars: usize,
+    guard_actions: Vec<GuardAction>,
+}
+
+impl AccountedStream {
+    fn end_ok(&mut self) {
+        if let Some(mut ledger) = self.ledger.take() {
+            ledger.guard_actions(&self.guard_actions);
+            match &self.usage {
+                Some(u) => ledger.set_usage(u),
+                None => ledger.estimated(self.prompt_estimate, self.generated_chars),
+            }
+            ledger.record.status = 200;
+            ledger.close();
+        }
+    }
+
+    fn end_err(&mut self, e: &GatewayError) {
+        if let Some(mut ledger) = self.ledger.take() {
+            ledger.guard_actions(&self.guard_actions);
+            match &self.usage {
+                Some(u) => ledger.set_usage(u),
+                None => ledger.estimated(self.prompt_estimate, self.generated_chars),
+            }
+            // The client got HTTP 200 and an error event; the record keeps the error's status.
+            ledger.close_err(e);
+        }
+    }
+}
+
+impl Stream for AccountedStream {
+    type Item = Result<ChatCompletionChunk, GatewayError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.ledger.is_none() {
+            return Poll::Ready(None);
+        }
+        if this.deadline.as_mut().poll(cx).is_ready() {
+            let e = GatewayError::new(
+                504,
+                "timeout_error",
+                "request_deadline_exceeded",
+                "the stream ran past the request's overall deadline (server.request_deadline)",
+            );
+            this.end_err(&e);
+            return Poll::Ready(Some(Err(e)));
+        }
+        loop {
+            let mut chunk = match this.inner.as_mut().poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => {
+                    this.end_ok();
+                    return Poll::Ready(None);
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    let e = GatewayError::from(e);
+                    this.end_err(&e);
+                    return Poll::Ready(Some(Err(e)));
+                }
+                Poll::Ready(Some(Ok(chunk))) => chunk,
+            };
+            if let Some(u) = chunk.usage.take() {
+                if this.wants_usage {
+                    chunk.usage = Some(u.clone());
+                }
+                this.usage = Some(u);
+            }
+            if chunk.choices.is_empty() && chunk.usage.is_none() {
+                continue; // a usage chunk the client did not ask for
+            }
+            let mut first_content = false;
+            for choice in &chunk.choices {
+                if let Some(text) = &choice.delta.content {
+                    first_content |= this.generated_chars == 0 && !text.is_empty();
+                    this.generated_chars += text.len();
+                }
+                for call in choice.delta.tool_calls.iter().flatten() {
+                    let args = call.function.as_ref().and_then(|f| f.arguments.as_ref());
+                    let len = args.map_or(0, String::len) + 1;
+                    first_content |= this.generated_chars == 0;
+                    this.generated_chars += len;
+                }
+            }
+            if first_content && let Some(ledger) = &mut this.ledger {
+                ledger.record.ttft_ms = Some(ledger.started.elapsed().as_secs_f64() * 1000.0);
+            }
+            if !this.guards.is_empty()
+                && let Err(e) = this
+                    .guards
+                    .screen_chunk(&mut chunk, &mut this.guard_actions)
+            {
+                this.end_err(&e);
+                return Poll::Ready(Some(Err(e)));
+            }
+            return Poll::Ready(Some(Ok(chunk)));
+        }
+    }
+}

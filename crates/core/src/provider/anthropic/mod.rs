@@ -1,0 +1,127 @@
+//! The Anthropic Messages adapter: sends `POST {base}/v1/messages` with `x-api-key` and
+//! `anthropic-version`, and translates both ways with the pure functions of [`translate`]
+//! (requests and whole responses) and the state machine of [`stream`] (SSE events → OpenAI
+//! chunks).
+//!
+//! Anthropic has no embeddings endpoint; an embeddings call on an Anthropic model is refused
+//! with an error that says so.
+
+pub mod stream;
+pub mod translate;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use reqwest::header::HeaderMap;
+use switchyard_wire::anthropic::MessagesResponse;
+use switchyard_wire::openai::{ChatCompletionRequest, EmbeddingsRequest, EmbeddingsResponse};
+
+use super::{ChatReply, Deployment, KeyPool, Provider, http};
+use crate::config::{ProviderConfig, ServerConfig, Timeouts};
+use crate::error::{ErrorClass, ProviderError};
+use crate::request::unix_secs;
+
+const API_VERSION: &str = "2023-06-01";
+const MAX_RESPONSE_BODY: usize = 64 * 1024 * 1024;
+
+pub struct AnthropicProvider {
+    name: Arc<str>,
+    url: String,
+    keys: KeyPool,
+    headers: HeaderMap,
+    timeouts: Timeouts,
+    max_event: usize,
+    client: reqwest::Client,
+}
+
+impl AnthropicProvider {
+    pub fn new(name: &str, config: &ProviderConfig, limits: &ServerConfig) -> Result<Self, String> {
+        let base = config
+            .base_url
+            .as_deref()
+            .or(config.kind.default_base_url())
+            .unwrap_or("https://api.anthropic.com")
+            .trim_end_matches('/');
+        // Accept a base URL given with or without the `/v1` suffix.
+        let base = base.strip_suffix("/v1").unwrap_or(base);
+        let mut headers = super::openai::extra_headers(name, config)?;
+        if !headers.contains_key("anthropic-version") {
+            headers.insert(
+                "anthropic-version",
+                API_VERSION.parse().map_err(|_| "bad header")?,
+            );
+        }
+        Ok(AnthropicProvider {
+            name: name.into(),
+            url: format!("{base}/v1/messages"),
+            keys: KeyPool::new(config.keys()),
+            headers,
+            timeouts: config.timeouts,
+            max_event: limits.max_upstream_event_size as usize,
+            client: http::client(&config.timeouts)?,
+        })
+    }
+}
+
+impl Provider for AnthropicProvider {
+    fn chat<'a>(
+        &'a self,
+        request: &'a ChatCompletionRequest,
+        deployment: &'a Deployment,
+    ) -> BoxFuture<'a, Result<ChatReply, ProviderError>> {
+        Box::pin(async move {
+            let body = translate::to_messages_request(request, deployment.default_max_tokens)
+                .map_err(|message| {
+                    ProviderError::new(ErrorClass::InvalidRequest, &self.name, message)
+                })?;
+            let body = serde_json::to_vec(&body)
+                .map_err(|e| ProviderError::new(ErrorClass::Protocol, &self.name, e.to_string()))?;
+            let mut rb = self
+                .client
+                .post(&self.url)
+                .headers(self.headers.clone())
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
+            if let Some(key) = self.keys.pick() {
+                rb = rb.header("x-api-key", key);
+            }
+            let response = http::send(&self.name, rb, &self.timeouts).await?;
+            if request.is_stream() {
+                let events = http::events(
+                    self.name.clone(),
+                    response,
+                    self.timeouts.idle,
+                    self.max_event,
+                );
+                Ok(ChatReply::Stream(stream::chunks(self.name.clone(), events)))
+            } else {
+                let message: MessagesResponse =
+                    http::read_json(&self.name, response, self.timeouts.idle, MAX_RESPONSE_BODY)
+                        .await?;
+                Ok(ChatReply::Complete(translate::from_messages_response(
+                    message,
+                    unix_secs(),
+                )))
+            }
+        })
+    }
+
+    fn embed<'a>(
+        &'a self,
+        _request: &'a EmbeddingsRequest,
+        deployment: &'a Deployment,
+    ) -> BoxFuture<'a, Result<EmbeddingsResponse, ProviderError>> {
+        let message = format!(
+            "model \"{}\" is served by Anthropic, which has no embeddings API",
+            deployment.name
+        );
+        Box::pin(std::future::ready(Err(ProviderError::new(
+            ErrorClass::InvalidRequest,
+            &self.name,
+            message,
+        ))))
+    }
+}

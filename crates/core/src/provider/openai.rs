@@ -1,0 +1,238 @@
+//! The OpenAI dialect adapter: OpenAI itself, Azure OpenAI, and every OpenAI-compatible server
+//! (vLLM, Ollama, Groq, Together, Mistral, DeepSeek, OpenRouter, xAI, any custom base URL).
+//!
+//! Vendors differ only in base URL, auth header and, for Azure, the URL shape
+//! (`/openai/deployments/{deployment}/…?api-version=`) and the `api-key` header. The request is
+//! the canonical struct serialized as is, so fields Switchyard does not know reach the upstream
+//! untouched; responses and chunks are read into the canonical structs, which keep unknown
+//! fields too.
+
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use futures_util::{StreamExt, stream};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use switchyard_wire::openai::{
+    ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, EmbeddingsRequest,
+    EmbeddingsResponse, ErrorBody,
+};
+
+use super::{ChatReply, ChunkStream, Deployment, KeyPool, Provider, http};
+use crate::config::{ProviderConfig, ProviderKind, ServerConfig, Timeouts};
+use crate::error::{ErrorClass, ProviderError};
+
+/// Largest non-streamed response read from an upstream (embeddings of big batches are large).
+const MAX_RESPONSE_BODY: usize = 256 * 1024 * 1024;
+
+pub struct OpenAiProvider {
+    name: Arc<str>,
+    kind: ProviderKind,
+    base_url: String,
+    api_version: Option<String>,
+    keys: KeyPool,
+    headers: HeaderMap,
+    timeouts: Timeouts,
+    max_event: usize,
+    client: reqwest::Client,
+}
+
+impl OpenAiProvider {
+    pub fn new(name: &str, config: &ProviderConfig, limits: &ServerConfig) -> Result<Self, String> {
+        let base_url = config
+            .base_url
+            .as_deref()
+            .or(config.kind.default_base_url())
+            .ok_or_else(|| format!("providers.{name}.base_url: required"))?
+            .trim_end_matches('/')
+            .to_owned();
+        Ok(OpenAiProvider {
+            name: name.into(),
+            kind: config.kind,
+            base_url,
+            api_version: config.api_version.clone(),
+            keys: KeyPool::new(config.keys()),
+            headers: extra_headers(name, config)?,
+            timeouts: config.timeouts,
+            max_event: limits.max_upstream_event_size as usize,
+            client: http::client(&config.timeouts)?,
+        })
+    }
+
+    fn url(&self, deployment: &str, path: &str) -> String {
+        match self.kind {
+            ProviderKind::Azure => format!(
+                "{}/openai/deployments/{deployment}/{path}?api-version={}",
+                self.base_url,
+                self.api_version.as_deref().unwrap_or_default()
+            ),
+            _ => format!("{}/{path}", self.base_url),
+        }
+    }
+
+    fn post(&self, url: String, body: Vec<u8>) -> reqwest::RequestBuilder {
+        let mut rb = self
+            .client
+            .post(url)
+            .headers(self.headers.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        if let Some(key) = self.keys.pick() {
+            rb = match self.kind {
+                ProviderKind::Azure => rb.header("api-key", key),
+                _ => rb.bearer_auth(key),
+            };
+        }
+        rb
+    }
+
+    fn protocol_error(&self, e: serde_json::Error) -> ProviderError {
+        ProviderError::new(
+            ErrorClass::Protocol,
+            &self.name,
+            format!("cannot encode the request: {e}"),
+        )
+    }
+}
+
+/// The configured extra headers, validated once at start-up.
+pub(crate) fn extra_headers(name: &str, config: &ProviderConfig) -> Result<HeaderMap, String> {
+    let mut headers = HeaderMap::new();
+    for (k, v) in &config.headers {
+        let key = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| format!("providers.{name}.headers: \"{k}\" is not a valid header name"))?;
+        let value = HeaderValue::from_str(v)
+            .map_err(|_| format!("providers.{name}.headers.{k}: not a valid header value"))?;
+        headers.insert(key, value);
+    }
+    Ok(headers)
+}
+
+impl Provider for OpenAiProvider {
+    fn chat<'a>(
+        &'a self,
+        request: &'a ChatCompletionRequest,
+        deployment: &'a Deployment,
+    ) -> BoxFuture<'a, Result<ChatReply, ProviderError>> {
+        Box::pin(async move {
+            let body = serde_json::to_vec(request).map_err(|e| self.protocol_error(e))?;
+            let url = self.url(&deployment.upstream_model, "chat/completions");
+            let response = http::send(&self.name, self.post(url, body), &self.timeouts).await?;
+            if request.is_stream() {
+                let events = http::events(
+                    self.name.clone(),
+                    response,
+                    self.timeouts.idle,
+                    self.max_event,
+                );
+                Ok(ChatReply::Stream(chunks(self.name.clone(), events)))
+            } else {
+                let response: ChatCompletionResponse =
+                    http::read_json(&self.name, response, self.timeouts.idle, MAX_RESPONSE_BODY)
+                        .await?;
+                Ok(ChatReply::Complete(response))
+            }
+        })
+    }
+
+    fn embed<'a>(
+        &'a self,
+        request: &'a EmbeddingsRequest,
+        deployment: &'a Deployment,
+    ) -> BoxFuture<'a, Result<EmbeddingsResponse, ProviderError>> {
+        Box::pin(async move {
+            let body = serde_json::to_vec(request).map_err(|e| self.protocol_error(e))?;
+            let url = self.url(&deployment.upstream_model, "embeddings");
+            let response = http::send(&self.name, self.post(url, body), &self.timeouts).await?;
+            http::read_json(&self.name, response, self.timeouts.idle, MAX_RESPONSE_BODY).await
+        })
+    }
+}
+
+/// Reads OpenAI SSE events as chunks. `data: [DONE]` ends the stream; an `{"error":…}` frame
+/// (sent after HTTP 200 by OpenAI and vLLM) becomes an error; a body that ends before `[DONE]`
+/// and before any finish_reason was cut off, and says so.
+fn chunks(
+    provider: Arc<str>,
+    events: impl futures_util::Stream<Item = Result<switchyard_wire::sse::Event, ProviderError>>
+    + Send
+    + 'static,
+) -> ChunkStream {
+    struct State<S> {
+        events: S,
+        provider: Arc<str>,
+        finished: bool,
+        saw_finish: bool,
+    }
+    let state = State {
+        events: Box::pin(events),
+        provider,
+        finished: false,
+        saw_finish: false,
+    };
+    Box::pin(stream::unfold(state, |mut st| async move {
+        if st.finished {
+            return None;
+        }
+        loop {
+            let event = match st.events.next().await {
+                Some(Ok(event)) => event,
+                Some(Err(e)) => {
+                    st.finished = true;
+                    return Some((Err(e), st));
+                }
+                None => {
+                    st.finished = true;
+                    if st.saw_finish {
+                        return None;
+                    }
+                    let err = ProviderError::new(
+                        ErrorClass::Connection,
+                        &st.provider,
+                        "the stream ended before it was complete (no [DONE])",
+                    );
+                    return Some((Err(err), st));
+                }
+            };
+            let data = event.data.trim();
+            if data == "[DONE]" {
+                return None;
+            }
+            if data.is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<ChatCompletionChunk>(data) {
+                Ok(chunk) => {
+                    if chunk.choices.iter().any(|c| c.finish_reason.is_some()) {
+                        st.saw_finish = true;
+                    }
+                    return Some((Ok(chunk), st));
+                }
+                Err(parse_error) => {
+                    st.finished = true;
+                    let err = match serde_json::from_str::<ErrorBody>(data) {
+                        Ok(body) => {
+                            let (kind, code) = (
+                                body.error.kind.unwrap_or_default(),
+                                body.error.code.map(|c| c.to_string()).unwrap_or_default(),
+                            );
+                            let class = ErrorClass::from_http(
+                                500,
+                                &format!("{kind} {code}"),
+                                &body.error.message,
+                            );
+                            let mut e = ProviderError::new(class, &st.provider, body.error.message);
+                            e.upstream_code = Some(kind).filter(|k| !k.is_empty());
+                            e
+                        }
+                        Err(_) => ProviderError::new(
+                            ErrorClass::Protocol,
+                            &st.provider,
+                            format!("unreadable stream chunk: {parse_error}"),
+                        ),
+                    };
+                    return Some((Err(err), st));
+                }
+            }
+        }
+    }))
+}

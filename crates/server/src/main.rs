@@ -1,0 +1,167 @@
+//! The `switchyard` command line: `serve` runs the gateway, `check-config` validates a config
+//! file and prints what it resolves to with secrets masked.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use switchyard_core::Config;
+
+/// Switchyard: one OpenAI-compatible endpoint in front of every model provider.
+#[derive(Parser)]
+#[command(name = "switchyard", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve {
+        /// The YAML config file. Without one, ./switchyard.yaml is used if it exists.
+        #[arg(short, long, env = "SWITCHYARD_CONFIG")]
+        config: Option<PathBuf>,
+        /// Address to listen on, overriding server.listen (default 127.0.0.1:4000).
+        #[arg(short, long, env = "SWITCHYARD_LISTEN")]
+        listen: Option<SocketAddr>,
+        /// Log format: "text" for people, "json" for log collectors.
+        #[arg(long, default_value = "text", env = "SWITCHYARD_LOG_FORMAT")]
+        log_format: LogFormat,
+    },
+    /// Validate a config file and print the resolved providers, models and routes, secrets
+    /// masked. Exits non-zero, naming the offending key, if the file is invalid.
+    CheckConfig {
+        /// The YAML config file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckConfig { file } => check_config(&file),
+        Command::Serve {
+            config,
+            listen,
+            log_format,
+        } => {
+            init_logging(log_format);
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(serve(config, listen)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn check_config(file: &std::path::Path) -> ExitCode {
+    match Config::load(file) {
+        Ok(config) => {
+            let masked = config.masked();
+            println!("{}: valid", file.display());
+            match serde_json::to_string_pretty(&masked) {
+                Ok(text) => println!("{text}"),
+                Err(e) => eprintln!("cannot print the config: {e}"),
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{}: invalid: {e}", file.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config_path: Option<PathBuf>, listen: Option<SocketAddr>) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    let path = config_path.or_else(|| {
+        let default = PathBuf::from("switchyard.yaml");
+        default.exists().then_some(default)
+    });
+    let mut config = match &path {
+        Some(p) => Config::load(p).map_err(|e| format!("{}: {e}", p.display()))?,
+        None => {
+            tracing::warn!("no config file given and no ./switchyard.yaml: serving no models");
+            Config::default()
+        }
+    };
+    if let Some(addr) = listen {
+        config.server.listen = addr;
+    }
+    let addr = config.server.listen;
+    let models = config.models.len();
+    let routes = config.routes.len();
+    let built = switchyard_server::build(config).await?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e} (set server.listen or --listen)"))?;
+    tracing::info!(
+        %addr,
+        models,
+        routes,
+        startup_ms = started.elapsed().as_millis() as u64,
+        "switchyard listening"
+    );
+    switchyard_server::serve(listener, built, shutdown_signal())
+        .await
+        .map_err(|e| format!("server error: {e}"))?;
+    tracing::info!("switchyard stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("SWITCHYARD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

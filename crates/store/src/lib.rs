@@ -1,0 +1,19 @@
+//! SQLite and PostgreSQL storage for Switchyard, behind one [`Database`] handle.
+//!
+//! This crate owns the SQL: the connection pools ([`db`]), the schema and its migrations
+//! (`migrations/sqlite` and `migrations/postgres`, one table per kind of state, the same columns
+//! on both), and the implementations of `switchyard-core`'s storage traits on top of them
+//! ([`records`]: the request log behind `RecordSink`, and the queries that read it back).
+//!
+//! It owns neither the traits nor the batching: `switchyard-core` defines what is stored and
+//! decides when; the server decides which database (the `records.database_url` setting) and
+//! whether there is one at all (`none`).
+
+pub mod db;
+pub mod error;
+pub mod records;
+
+pub use db::{Database, connect, connect_postgres_schema, mask_url};
+pub use error::StoreError;
+pub use records::{StoredAttempt, StoredRequest};
+pub use sqlx::{PgPool, SqlitePool};

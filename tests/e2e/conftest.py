@@ -1,0 +1,120 @@
+"""Fixtures for the Switchyard end-to-end suite.
+
+One session-scoped gateway process (the real ``switchyard`` binary, path from
+``SWITCHYARD_BIN``, default ``target/debug/switchyard``) is started from a
+config generated at runtime that points at the mock upstreams of
+``upstreams.py``.  A second gateway with a small ``max_body_size`` is started
+on demand.  When a test fails, the gateways' stderr for that test is attached
+to the report.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+
+import httpx
+import openai
+import pytest
+
+from gateway import (
+    ANTHROPIC_KEY,
+    OPENAI_ENV_KEY,
+    OPENAI_KEY,
+    RUNNING,
+    SMALL_BODY_CONFIG,
+    Gateway,
+    gateway_config,
+)
+from upstreams import AnthropicUpstream, OpenAIUpstream
+
+
+# ---------------------------------------------------------------------------
+# fixtures
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def upstreams():
+    oai = OpenAIUpstream({OPENAI_KEY, OPENAI_ENV_KEY}).start()
+    ant = AnthropicUpstream({ANTHROPIC_KEY}).start()
+    try:
+        yield SimpleNamespace(openai=oai, anthropic=ant, openai_key=OPENAI_KEY, anthropic_key=ANTHROPIC_KEY)
+    finally:
+        oai.stop()
+        ant.stop()
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("switchyard-e2e")
+
+
+@pytest.fixture(scope="session")
+def gateway(upstreams, workdir):
+    gw = Gateway(
+        "main",
+        gateway_config(upstreams.openai.url, upstreams.anthropic.url),
+        workdir,
+        env={"SWITCHYARD_E2E_ENV_KEY": OPENAI_ENV_KEY},
+    )
+    gw.start()
+    try:
+        yield gw
+    finally:
+        gw.stop()
+
+
+@pytest.fixture(scope="session")
+def small_gateway(workdir):
+    gw = Gateway("small-body", SMALL_BODY_CONFIG, workdir)
+    gw.start()
+    try:
+        yield gw
+    finally:
+        gw.stop()
+
+
+@pytest.fixture(scope="session")
+def client(gateway) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"http://127.0.0.1:{gateway.port}/v1", api_key="anything", max_retries=0, timeout=20)
+
+
+@pytest.fixture(scope="session")
+def http(gateway):
+    with httpx.Client(base_url=gateway.url, timeout=20) as c:
+        yield c
+
+
+@pytest.fixture
+def nonce() -> str:
+    """A unique marker to find this test's requests at the upstream."""
+    return "n" + uuid.uuid4().hex[:12]
+
+
+# ---------------------------------------------------------------------------
+# attach gateway logs to failing tests
+# ---------------------------------------------------------------------------
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    item._gw_log_offsets = {id(g): g.log_size() for g in RUNNING}
+    yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if not rep.failed:
+        return
+    offsets = getattr(item, "_gw_log_offsets", {})
+    for g in RUNNING:
+        text = g.log_text(offsets.get(id(g), 0))
+        lines = text.splitlines()
+        if len(lines) > 200:
+            lines = ["[... earlier lines cut ...]"] + lines[-200:]
+        status = "running" if g.proc is not None and g.proc.poll() is None else f"exited ({g.proc.poll() if g.proc else 'never started'})"
+        rep.sections.append((f"switchyard stderr: gateway {g.name!r} ({status}) during this test", "\n".join(lines) or "(nothing)"))

@@ -1,0 +1,86 @@
+"""The switchyard command line: --help and check-config."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from gateway import ANTHROPIC_KEY, OPENAI_KEY, free_port, gateway_bin, gateway_config
+
+
+def run(*args: str, env: dict | None = None, timeout: float = 30) -> subprocess.CompletedProcess:
+    binary = gateway_bin()
+    if not binary.exists():
+        pytest.fail(f"switchyard binary not found at {binary}", pytrace=False)
+    try:
+        return subprocess.run(
+            [str(binary), *args], capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL
+        )
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"`switchyard {' '.join(args)}` still running after {timeout}s: {e.stderr!r}", pytrace=False)
+
+
+def test_help():
+    p = run("--help")
+    assert p.returncode == 0, p.stderr
+    assert "serve" in p.stdout and "check-config" in p.stdout
+
+
+def test_check_config_valid_masks_secrets(tmp_path: Path):
+    cfg = tmp_path / "ok.yaml"
+    cfg.write_text(gateway_config("http://127.0.0.1:9", "http://127.0.0.1:9").replace("__PORT__", "4000"))
+    p = run("check-config", str(cfg), env={**os.environ, "SWITCHYARD_E2E_ENV_KEY": "sk-env-value-should-be-masked"})
+    out = p.stdout + p.stderr
+    assert p.returncode == 0, out
+    for route in ("smart", "fast"):
+        assert route in out, f"route {route!r} not printed:\n{out}"
+    assert "claude-sonnet" in out
+    for secret in (OPENAI_KEY, ANTHROPIC_KEY, "sk-env-value-should-be-masked"):
+        assert secret not in out, f"secret {secret!r} printed in clear:\n{out}"
+
+
+BASE = """\
+providers:
+  demo:
+    kind: mock
+models:
+  a:
+    provider: demo
+  b:
+    provider: demo
+"""
+
+
+@pytest.mark.parametrize(
+    "extra,path,needle",
+    [
+        pytest.param("routes:\n  smart:\n    targets: [a, gpt-5o]\n", "routes.smart.targets[1]", "gpt-5o", id="unknown-route-target"),
+        pytest.param("  c:\n    provider: nope\n", "models.c.provider", "nope", id="unknown-provider"),
+    ],
+)
+def test_check_config_invalid_names_the_path(tmp_path: Path, extra: str, path: str, needle: str):
+    cfg = tmp_path / "bad.yaml"
+    text = BASE + extra
+    cfg.write_text(text)
+    p = run("check-config", str(cfg))
+    out = p.stdout + p.stderr
+    assert p.returncode != 0, f"invalid config accepted:\n{text}\n{out}"
+    assert path in out, f"error does not name {path!r}:\n{out}"
+    assert needle in out, f"error does not mention {needle!r}:\n{out}"
+
+
+def test_check_config_missing_file_fails(tmp_path: Path):
+    p = run("check-config", str(tmp_path / "does-not-exist.yaml"))
+    assert p.returncode != 0
+    assert "does-not-exist.yaml" in p.stdout + p.stderr
+
+
+def test_serve_refuses_invalid_config(tmp_path: Path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(BASE + "routes:\n  smart:\n    targets: [a, gpt-5o]\n")
+    p = run("serve", "--config", str(cfg), "--listen", f"127.0.0.1:{free_port()}", timeout=10)
+    assert p.returncode != 0
+    assert "routes.smart.targets[1]" in p.stdout + p.stderr
