@@ -210,7 +210,7 @@ async fn idempotent(db: &Database) {
     db.write(&[]).await.expect("an empty batch is a no-op");
 }
 
-/// More rows than one statement can bind: the batch is split, and still all or nothing.
+/// More rows than one statement can bind: the batch is split into several statements.
 async fn large_batch(db: &Database) {
     let batch = records(6_000, "big");
     db.write(&batch).await.expect("write");
@@ -432,7 +432,7 @@ async fn postgres_down_fails_fast_with_the_url_and_no_password() {
     assert!(message.to_lowercase().contains("refused"), "{message}");
     assert!(!message.contains("hunter2"), "{message}");
 
-    // The sink reports the failure instead of panicking, once connected to a dead server.
+    // The schema variant masks the password the same way.
     let err = Database::connect_postgres_schema(url, "sy_test_dead")
         .await
         .expect_err("still down");
