@@ -28,12 +28,12 @@ struct Seen {
 /// Sets a flag when dropped before `finished` is set: the receiver went away.
 struct DropProbe {
     seen: Arc<Seen>,
-    finished: bool,
+    finished: std::cell::Cell<bool>,
 }
 
 impl Drop for DropProbe {
     fn drop(&mut self) {
-        if !self.finished {
+        if !self.finished.get() {
             self.seen.cancelled.fetch_add(1, Ordering::SeqCst);
         }
     }
@@ -68,11 +68,11 @@ async fn upstream(State(seen): State<Arc<Seen>>, body: Bytes) -> Response {
         "slow-forever" => {
             let probe = DropProbe {
                 seen: seen.clone(),
-                finished: false,
+                finished: std::cell::Cell::new(false),
             };
-            let frames = futures_util::stream::unfold((0, probe), |(i, mut probe)| async move {
+            let frames = futures_util::stream::unfold((0, probe), |(i, probe)| async move {
                 if i == 600 {
-                    probe.finished = true;
+                    probe.finished.set(true);
                     return None;
                 }
                 if i > 0 {
