@@ -109,7 +109,7 @@ chat_ok() {
 # prepare_results: empty the results directory and raise the open-file limit.
 prepare_results() {
   mkdir -p "$RESULTS"
-  rm -f "$RESULTS"/*.json "$RESULTS"/*.log "$RESULTS"/*.md "$RESULTS"/*.txt
+  rm -f "$RESULTS"/*.json "$RESULTS"/*.log "$RESULTS"/*.md "$RESULTS"/*.txt "$RESULTS"/*.db "$RESULTS"/*.db-*
   ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
   if (($(ulimit -n) < 2 * CONCURRENT_STREAMS + 256)); then
     warn "open-file limit $(ulimit -n) is low for $CONCURRENT_STREAMS concurrent streams"
@@ -127,14 +127,31 @@ require_tools() {
   done
 }
 
+# cpu_busy_percent: share of all CPUs busy over one second (other processes,
+# since nothing of ours runs yet).
+cpu_busy_percent() {
+  local a b
+  a=$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6}' /proc/stat)
+  sleep 1
+  b=$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6}' /proc/stat)
+  awk -v a="$a" -v b="$b" 'BEGIN {
+    split(a, x, " "); split(b, y, " ");
+    busy = y[1] - x[1]; idle = y[2] - x[2];
+    printf "%d", (busy + idle > 0) ? 100 * busy / (busy + idle) : 0 }'
+}
+
 # write_machine: machine and run description into $RESULTS/machine.txt.
 write_machine() {
-  local cpu_model revision
+  local cpu_model revision busy
+  busy=$(cpu_busy_percent)
+  if ((busy > 10)); then
+    warn "the machine is ${busy}% busy before the benchmark starts; absolute figures will be noisy"
+  fi
   cpu_model=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo 2>/dev/null | head -n 1)
   revision=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "no commit")
   {
     echo "- machine: ${NPROC} CPUs, ${cpu_model:-unknown CPU}, Linux $(uname -r), $(awk '/MemTotal/ {printf "%.1f GB RAM", $2 / 1048576}' /proc/meminfo)"
-    echo "- run: $(date -u '+%Y-%m-%d %H:%M UTC'), revision ${revision}, ${DURATION} s measured + ${WARMUP} s warm-up per scenario, loadgen/mock ${LOADGEN_THREADS}/${MOCK_THREADS} threads, load average before start $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "- run: $(date -u '+%Y-%m-%d %H:%M UTC'), revision ${revision}, ${DURATION} s measured + ${WARMUP} s warm-up per scenario, loadgen/mock ${LOADGEN_THREADS}/${MOCK_THREADS} threads, CPU ${busy}% busy before start (load average $(cut -d' ' -f1-3 /proc/loadavg))"
   } >"$RESULTS/machine.txt"
 }
 

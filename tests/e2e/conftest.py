@@ -22,9 +22,12 @@ from gateway import (
     ANTHROPIC_KEY,
     OPENAI_ENV_KEY,
     OPENAI_KEY,
+    OPENAI_POOL_KEYS,
+    AUTH_CONFIG,
     RUNNING,
     SMALL_BODY_CONFIG,
     Gateway,
+    free_port,
     gateway_config,
 )
 from upstreams import AnthropicUpstream, OpenAIUpstream
@@ -37,7 +40,7 @@ from upstreams import AnthropicUpstream, OpenAIUpstream
 
 @pytest.fixture(scope="session")
 def upstreams():
-    oai = OpenAIUpstream({OPENAI_KEY, OPENAI_ENV_KEY}).start()
+    oai = OpenAIUpstream({OPENAI_KEY, OPENAI_ENV_KEY, *OPENAI_POOL_KEYS}).start()
     ant = AnthropicUpstream({ANTHROPIC_KEY}).start()
     try:
         yield SimpleNamespace(openai=oai, anthropic=ant, openai_key=OPENAI_KEY, anthropic_key=ANTHROPIC_KEY)
@@ -55,7 +58,7 @@ def workdir(tmp_path_factory) -> Path:
 def gateway(upstreams, workdir):
     gw = Gateway(
         "main",
-        gateway_config(upstreams.openai.url, upstreams.anthropic.url),
+        gateway_config(upstreams.openai.url, upstreams.anthropic.url, f"http://127.0.0.1:{free_port()}"),
         workdir,
         env={"SWITCHYARD_E2E_ENV_KEY": OPENAI_ENV_KEY},
     )
@@ -69,6 +72,16 @@ def gateway(upstreams, workdir):
 @pytest.fixture(scope="session")
 def small_gateway(workdir):
     gw = Gateway("small-body", SMALL_BODY_CONFIG, workdir)
+    gw.start()
+    try:
+        yield gw
+    finally:
+        gw.stop()
+
+
+@pytest.fixture(scope="session")
+def auth_gateway(workdir):
+    gw = Gateway("auth", AUTH_CONFIG, workdir)
     gw.start()
     try:
         yield gw

@@ -15,6 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 OPENAI_KEY = "sk-e2e-oai-4f1c9a7d2b"
 OPENAI_ENV_KEY = "sk-e2e-from-env-8e2d61"
+OPENAI_POOL_KEYS = ("sk-e2e-pool-1", "sk-e2e-pool-2", "sk-e2e-pool-3")
+CLIENT_KEY = "sk-client-e2e-good"
 ANTHROPIC_KEY = "sk-ant-e2e-secret-93b0c5"
 MOCK_TEXT = "Hello from the mock provider."
 
@@ -79,7 +81,7 @@ class Gateway:
             self.port = free_port()
             self.config_path.write_text(self.config_template.replace("__PORT__", str(self.port)))
             self._log = open(self.log_path, "ab")
-            env = {**os.environ, "RUST_BACKTRACE": "1", "NO_COLOR": "1", **self.env}
+            env = {"SWITCHYARD_LOG": "info", **os.environ, "RUST_BACKTRACE": "1", "NO_COLOR": "1", **self.env}
             self.proc = subprocess.Popen(
                 [str(binary), "serve", "--config", str(self.config_path), "--listen", f"127.0.0.1:{self.port}"],
                 stdin=subprocess.DEVNULL,
@@ -128,10 +130,13 @@ class Gateway:
             self._log = None
 
 
-def gateway_config(oai_url: str, anthropic_url: str) -> str:
+def gateway_config(oai_url: str, anthropic_url: str, dead_url: str = "http://127.0.0.1:9") -> str:
+    """The main test config. ``dead_url`` is an address where nothing listens."""
     return f"""\
 server:
   listen: "127.0.0.1:__PORT__"
+records:
+  log: true        # one structured line per request on stderr: shown for failing tests
 providers:
   oai:
     kind: openai_compatible
@@ -142,14 +147,42 @@ providers:
     kind: openai_compatible
     base_url: "{oai_url}/v1"
     api_key: "${{SWITCHYARD_E2E_ENV_KEY}}"
+  oai_pool:
+    kind: openai_compatible
+    base_url: "{oai_url}/v1"
+    api_key: "{OPENAI_POOL_KEYS[0]}"
+    api_keys: ["{OPENAI_POOL_KEYS[1]}", "{OPENAI_POOL_KEYS[2]}"]
+    headers: {{ x-e2e-extra: "hello-upstream" }}
   claude:
     kind: anthropic
     base_url: "{anthropic_url}"
     api_key: "{ANTHROPIC_KEY}"
+    headers: {{ anthropic-beta: "prompt-caching-2024-07-31" }}
     timeouts: {{ connect: 2s, first_byte: 30s, idle: 10s }}
+  oai_short:
+    kind: openai_compatible
+    base_url: "{oai_url}/v1"
+    api_key: "{OPENAI_KEY}"
+    timeouts: {{ connect: 1s, first_byte: 500ms, idle: 500ms }}
+  claude_short:
+    kind: anthropic
+    base_url: "{anthropic_url}"
+    api_key: "{ANTHROPIC_KEY}"
+    timeouts: {{ connect: 1s, first_byte: 500ms, idle: 500ms }}
+  dead:
+    kind: openai_compatible
+    base_url: "{dead_url}/v1"
+    api_key: "sk-dead"
+    timeouts: {{ connect: 1s, first_byte: 5s, idle: 5s }}
   demo:
     kind: mock
     mock: {{ text: "{MOCK_TEXT}", echo: false, latency: 0ms, chunk_words: 1, chunk_interval: 0ms, failure_rate: 0.0 }}
+  demo_echo:
+    kind: mock
+    mock: {{ echo: true, chunk_words: 2 }}
+  demo_429:
+    kind: mock
+    mock: {{ failure_rate: 1.0, failure_status: 429 }}
 models:
   gpt-4o-mini:
     provider: oai
@@ -183,6 +216,52 @@ models:
   claude-limited:
     provider: claude
     upstream: rate-limited
+  oai-server-error:
+    provider: oai
+    upstream: server-error
+  claude-server-error:
+    provider: claude
+    upstream: server-error
+  oai-bad-request:
+    provider: oai
+    upstream: bad-request
+  claude-bad-request:
+    provider: claude
+    upstream: bad-request
+  oai-hang:
+    provider: oai_short
+    upstream: hang
+  claude-hang:
+    provider: claude_short
+    upstream: hang
+  oai-stall:
+    provider: oai_short
+    upstream: stall-mid-stream
+  claude-stall:
+    provider: claude_short
+    upstream: stall-mid-stream
+  dead-model:
+    provider: dead
+    upstream: gpt-4o-mini
+  gpt-pool:
+    provider: oai_pool
+    upstream: gpt-4o-mini
+  claude-big:
+    provider: claude
+    upstream: claude-sonnet-4-5
+    default_max_tokens: 8192
+  text-only:
+    provider: oai
+    upstream: gpt-4o-mini
+    capabilities: [chat]
+  embed-only:
+    provider: oai
+    upstream: text-embedding-3-small
+    capabilities: [embeddings]
+  echo-model:
+    provider: demo_echo
+  always-429:
+    provider: demo_429
   demo-model:
     provider: demo
   text-embedding-3-small:
@@ -192,13 +271,33 @@ routes:
     targets: [claude-sonnet, gpt-4o-mini]
   fast:
     targets: [demo-model]
+  vision:
+    targets: [text-only, claude-sonnet]
 """
 
+
+AUTH_CONFIG = f"""\
+server:
+  listen: "127.0.0.1:__PORT__"
+auth:
+  api_keys: ["{CLIENT_KEY}"]
+records:
+  database_url: none
+providers:
+  demo:
+    kind: mock
+    mock: {{ text: "{MOCK_TEXT}" }}
+models:
+  demo-model:
+    provider: demo
+"""
 
 SMALL_BODY_CONFIG = f"""\
 server:
   listen: "127.0.0.1:__PORT__"
   max_body_size: 64KB
+records:
+  database_url: none
 providers:
   demo:
     kind: mock

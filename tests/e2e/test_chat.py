@@ -98,7 +98,37 @@ def test_chat_anthropic_sampling_parameters(client, upstreams, nonce):
     assert rec.body["temperature"] == 0.3
     assert rec.body["top_p"] == 0.9
     assert rec.body.get("stop_sequences") == ["END"]
+    assert rec.response["stop_reason"] == "stop_sequence"
     assert resp.choices[0].message.content == rec.response["text"]
+    assert resp.choices[0].finish_reason == "stop"
+
+
+def test_chat_anthropic_max_completion_tokens(client, upstreams, nonce):
+    """Newer clients send max_completion_tokens instead of max_tokens."""
+    resp = client.chat.completions.create(
+        model="claude-sonnet", messages=[{"role": "user", "content": f"long answer please {nonce}"}], max_completion_tokens=3
+    )
+    rec = upstreams.anthropic.one(nonce)
+    assert rec.body["max_tokens"] == 3
+    assert resp.choices[0].finish_reason == "length"
+
+
+def test_chat_anthropic_developer_and_multiple_system_messages(client, upstreams, nonce):
+    """`developer` is the newer name of `system`; several of them all reach the top-level system prompt."""
+    client.chat.completions.create(
+        model="claude-sonnet",
+        messages=[
+            {"role": "developer", "content": "Rule A."},
+            {"role": "system", "content": [{"type": "text", "text": "Rule B."}]},
+            {"role": "user", "content": f"hello {nonce}"},
+        ],
+    )
+    rec = upstreams.anthropic.one(nonce)
+    assert rec.response["status"] == 200, f"upstream rejected the translated request: {rec.response.get('error')}"
+    system = anthropic_system(rec.body)
+    assert "Rule A." in system and "Rule B." in system
+    assert system.index("Rule A.") < system.index("Rule B.")
+    assert [m["role"] for m in rec.body["messages"]] == ["user"]
 
 
 @pytest.mark.parametrize("model,side", [("claude-sonnet", "anthropic"), ("gpt-4o-mini", "openai")])

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import openai
 import pytest
 
 from helpers import assert_openai_error, assert_request_id
+from upstreams import HANG_SECONDS
 
 CHAT = "/v1/chat/completions"
 
@@ -57,7 +59,8 @@ def test_body_over_cap_is_413(small_gateway):
         json={"model": "demo-model", "messages": [{"role": "user", "content": pad}]},
         timeout=10,
     )
-    assert_openai_error(r, 413)
+    err = assert_openai_error(r, 413)
+    assert err["code"] == "body_too_large"
 
 
 def test_chunked_body_over_cap_is_413(small_gateway):
@@ -117,3 +120,41 @@ def test_default_body_cap_is_10mb(http):
     pad = "x" * (11 * 1024 * 1024)
     r = http.post(CHAT, json={"model": "demo-model", "messages": [{"role": "user", "content": pad}]})
     assert_openai_error(r, 413)
+
+
+@pytest.mark.parametrize(
+    "model,upstream_message",
+    [
+        ("oai-bad-request", "Invalid value for 'temperature'"),
+        ("claude-bad-request", "prompt is too long"),
+    ],
+)
+def test_upstream_400_stays_400_with_its_message(client, model, upstream_message):
+    """A request the provider rejects is the client's problem: 400 and the provider's explanation, not a 5xx."""
+    with pytest.raises(openai.BadRequestError) as ei:
+        client.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}])
+    assert upstream_message in ei.value.message
+    assert ei.value.request_id
+
+
+@pytest.mark.parametrize("model", ["oai-server-error", "claude-server-error"])
+def test_upstream_500_is_5xx_openai_error(http, model):
+    r = http.post(CHAT, json={"model": model, "messages": [{"role": "user", "content": "hi"}]})
+    err = assert_openai_error(r, (500, 502, 503))
+    assert err["message"]
+
+
+@pytest.mark.parametrize("model", ["oai-hang", "claude-hang"])
+def test_upstream_first_byte_timeout_is_504(http, model):
+    """The provider's timeouts.first_byte is 500ms; the upstream would answer after 3 s."""
+    t0 = time.monotonic()
+    r = http.post(CHAT, json={"model": model, "messages": [{"role": "user", "content": "hi"}]})
+    elapsed = time.monotonic() - t0
+    err = assert_openai_error(r, 504)
+    assert err["code"] == "upstream_timeout"
+    assert elapsed < HANG_SECONDS, f"timed out after {elapsed:.2f}s, not at first_byte (500ms)"
+
+
+def test_unreachable_upstream_is_502(http):
+    r = http.post(CHAT, json={"model": "dead-model", "messages": [{"role": "user", "content": "hi"}]})
+    assert_openai_error(r, (502, 503))

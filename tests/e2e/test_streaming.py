@@ -5,6 +5,8 @@
   ``data: {"error": ...}`` frame followed by ``data: [DONE]``, which the openai
   SDK raises as ``openai.APIError`` (not a connection error) after the chunks
   that did arrive;
+* an upstream that goes silent mid-stream for longer than the provider's
+  ``timeouts.idle`` ends the same way, without waiting for the upstream;
 * chunks are forwarded as they come, not buffered until the upstream finishes.
 """
 
@@ -16,13 +18,28 @@ import openai
 import pytest
 
 from helpers import assert_request_id, parse_json, sse_data
-from upstreams import DROP_CHUNKS, SLOW_CHUNKS
+from upstreams import DROP_CHUNKS, HANG_SECONDS, SLOW_CHUNKS
 
 FAILING = [
     pytest.param("oai-drop", "openai", id="openai-drop-mid-stream"),
     pytest.param("claude-drop", "anthropic", id="anthropic-drop-mid-stream"),
     pytest.param("claude-overloaded", "anthropic", id="anthropic-error-event-after-200"),
+    pytest.param("oai-stall", "openai", id="openai-stalls-past-idle-timeout"),
+    pytest.param("claude-stall", "anthropic", id="anthropic-stalls-past-idle-timeout"),
 ]
+
+
+def _the_request(upstream, nonce):
+    recs = upstream.matching(nonce)  # no waiting for `done`: a stalled upstream is still sleeping
+    assert len(recs) == 1, f"expected one upstream request, got {len(recs)}"
+    return recs[0]
+
+
+def _check_stall_was_cut(rec, t_end):
+    if "stalled_at" in rec.response:
+        assert t_end < rec.response["stalled_at"] + HANG_SECONDS, (
+            "the gateway waited for the stalled upstream instead of giving up after timeouts.idle (500ms)"
+        )
 
 
 @pytest.mark.parametrize("model,side", FAILING)
@@ -33,13 +50,17 @@ def test_sdk_raises_api_error_after_first_chunks(client, upstreams, nonce, model
         for chunk in stream:
             if chunk.choices and chunk.choices[0].delta.content:
                 received.append(chunk.choices[0].delta.content)
+    t_end = time.monotonic()
     err = ei.value
     assert not isinstance(err, openai.APIConnectionError), (
         "the gateway cut the client connection instead of sending an error frame then [DONE]"
     )
     assert isinstance(err.body, dict) and err.body.get("message"), f"error frame without message: {err.body!r}"
-    rec = getattr(upstreams, side).one(nonce)
-    assert "".join(received) == "".join(DROP_CHUNKS) == rec.response["text"], "chunks sent before the failure were lost"
+    rec = _the_request(getattr(upstreams, side), nonce)
+    assert "".join(received) == "".join(DROP_CHUNKS) == "".join(rec.response["chunks"][: len(DROP_CHUNKS)]), (
+        "chunks sent before the failure were lost"
+    )
+    _check_stall_was_cut(rec, t_end)
     if model == "claude-overloaded":
         assert "overloaded" in str(err.body).lower(), f"upstream error not conveyed: {err.body}"
 
@@ -50,8 +71,10 @@ def test_raw_stream_ends_with_error_frame_then_done(http, upstreams, nonce, mode
         "/v1/chat/completions",
         json={"model": model, "messages": [{"role": "user", "content": f"go {nonce}"}], "stream": True},
     )
+    t_end = time.monotonic()
     assert r.status_code == 200, r.text[:500]
     assert_request_id(r.headers)
+    _check_stall_was_cut(_the_request(getattr(upstreams, side), nonce), t_end)
     events = sse_data(r.text)
     assert len(events) >= 3, events
     assert events[-1] == "[DONE]", f"stream does not end with [DONE]: {events[-3:]}"

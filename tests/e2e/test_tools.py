@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from helpers import accumulate, anthropic_blocks, anthropic_text, parse_json
-from upstreams import TOOL_INPUT
+from upstreams import TOOL_INPUT, TOOL_INPUTS_PARALLEL
 
 WEATHER_PARAMS = {
     "type": "object",
@@ -158,5 +158,80 @@ def test_openai_streaming_tool_call_passthrough(client, upstreams, nonce):
     tool_msg = {"role": "tool", "tool_call_id": call["id"], "content": TOOL_RESULT}
     resp = client.chat.completions.create(model="gpt-4o-mini", messages=[user, assistant, tool_msg], tools=TOOLS)
     leg2 = upstreams.openai.wait_for(nonce, count=2)[1]
-    assert leg2.body["messages"] == [user, assistant, tool_msg]
+    # Passed through unchanged -- except that an explicit `"content": null` may be sent as an
+    # absent `content` (the OpenAI API treats both the same for tool-calling assistant messages).
+    sent_assistant = {k: v for k, v in assistant.items() if v is not None}
+    got_msgs = leg2.body["messages"]
+    assert [got_msgs[0], {k: v for k, v in got_msgs[1].items() if v is not None}, got_msgs[2]] == [
+        user,
+        sent_assistant,
+        tool_msg,
+    ]
     assert TOOL_RESULT in resp.choices[0].message.content
+
+
+def test_anthropic_parallel_tool_calls_streaming_round_trip(client, upstreams, nonce):
+    """Two tool_use blocks (after a text block) become tool_calls 0 and 1; both results go back in one user turn."""
+    user = {"role": "user", "content": f"Weather in Paris and London? {nonce} scenario:parallel-tools"}
+    chunks = list(client.chat.completions.create(model="claude-sonnet", messages=[user], tools=TOOLS, stream=True))
+    leg1 = upstreams.anthropic.one(nonce)
+    got = accumulate(chunks)
+    assert sorted(got["tool_calls"]) == [0, 1], f"tool call indices should be [0, 1], got {sorted(got['tool_calls'])}"
+    calls = [got["tool_calls"][0], got["tool_calls"][1]]
+    assert [parse_json(c["arguments"]) for c in calls] == TOOL_INPUTS_PARALLEL
+    assert calls[0]["id"] != calls[1]["id"]
+    assert got["finish_reasons"] == ["tool_calls"]
+
+    assistant = {
+        "role": "assistant",
+        "content": got["content"],
+        "tool_calls": [
+            {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}} for c in calls
+        ],
+    }
+    results = [
+        {"role": "tool", "tool_call_id": calls[0]["id"], "content": "Paris: 18C"},
+        {"role": "tool", "tool_call_id": calls[1]["id"], "content": [{"type": "text", "text": "London: 12C"}]},
+    ]
+    resp = client.chat.completions.create(model="claude-sonnet", messages=[user, assistant, *results], tools=TOOLS)
+    leg2 = upstreams.anthropic.wait_for(nonce, count=2)[1]
+    assert leg2.response["status"] == 200, f"upstream rejected the translated request: {leg2.response.get('error')}"
+    msgs = leg2.body["messages"]
+    assert [m["role"] for m in msgs] == ["user", "assistant", "user"], "both tool results belong in one user message"
+    uses = [b for b in anthropic_blocks(msgs[1]["content"]) if b["type"] == "tool_use"]
+    assert [u["id"] for u in uses] == [u["id"] for u in leg1.response["tool_uses"]]
+    res_blocks = [b for b in anthropic_blocks(msgs[2]["content"]) if b["type"] == "tool_result"]
+    assert [b["tool_use_id"] for b in res_blocks] == [u["id"] for u in uses]
+    assert [_tool_result_text(b) for b in res_blocks] == ["Paris: 18C", "London: 12C"]
+    assert resp.choices[0].message.content == leg2.response["text"]
+    assert "Paris: 18C" in resp.choices[0].message.content and "London: 12C" in resp.choices[0].message.content
+
+
+def test_openai_parallel_tool_calls_streaming(client, upstreams, nonce):
+    chunks = list(
+        client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": f"Weather? {nonce} scenario:parallel-tools"}],
+            tools=TOOLS,
+            stream=True,
+        )
+    )
+    rec = upstreams.openai.one(nonce)
+    got = accumulate(chunks)
+    assert sorted(got["tool_calls"]) == [0, 1]
+    assert [got["tool_calls"][i]["id"] for i in (0, 1)] == [c["id"] for c in rec.response["tool_calls"]]
+    assert [parse_json(got["tool_calls"][i]["arguments"]) for i in (0, 1)] == TOOL_INPUTS_PARALLEL
+
+
+def test_anthropic_tool_choice_none(client, upstreams, nonce):
+    """tool_choice "none": the model must not call tools -- sent as {"type": "none"} or by leaving tools out."""
+    resp = client.chat.completions.create(
+        model="claude-sonnet",
+        messages=[{"role": "user", "content": f"Just talk {nonce}"}],
+        tools=TOOLS,
+        tool_choice="none",
+    )
+    rec = upstreams.anthropic.one(nonce)
+    assert rec.response["status"] == 200, f"upstream rejected the translated request: {rec.response.get('error')}"
+    assert rec.body.get("tool_choice") == {"type": "none"} or not rec.body.get("tools"), rec.body
+    assert resp.choices[0].finish_reason == "stop"

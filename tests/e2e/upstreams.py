@@ -26,11 +26,16 @@ Scenario control -- chosen by the upstream model name, or by a magic word
 * ``slow-stream``      5 content chunks, one every 200 ms
 * ``drop-mid-stream``  2 content chunks, then the socket is closed without
                        finishing the chunked body
+* ``stall-mid-stream`` 2 content chunks, a 3 s pause, then the rest
+* ``hang``             waits 3 s before answering at all
 * ``rate-limited``     429 with ``retry-after: 7`` and the provider's error body
+* ``server-error``     500 with the provider's error body
+* ``bad-request``      400 invalid_request_error with the provider's error body
 * ``tool``             a tool call (Anthropic: a text block then a tool_use
                        block whose input is streamed as input_json_delta
                        fragments). When the last message is a tool result the
                        answer is text quoting that result.
+* ``parallel-tools``   like ``tool`` with two calls (Paris, then London)
 * ``error-after-200``  (Anthropic) some text, then ``event: error`` with
                        ``overloaded_error``
 * anything else        a plain text answer (honours ``max_tokens``: one token
@@ -56,10 +61,22 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-SCENARIOS = ("slow-stream", "drop-mid-stream", "rate-limited", "tool", "error-after-200")
+SCENARIOS = (
+    "slow-stream",
+    "drop-mid-stream",
+    "stall-mid-stream",
+    "hang",
+    "rate-limited",
+    "server-error",
+    "bad-request",
+    "tool",
+    "parallel-tools",
+    "error-after-200",
+)
 
 SLOW_CHUNKS = ["one ", "two ", "three ", "four ", "five"]
 SLOW_INTERVAL = 0.2
+HANG_SECONDS = 3.0  # "hang" waits this long before answering; "stall-mid-stream" pauses this long mid-stream
 DROP_CHUNKS = ["partial ", "answer "]
 EMBEDDING_DIM = 16
 
@@ -70,6 +87,7 @@ ANTHROPIC_CACHE_CREATION = 3
 OPENAI_PROMPT_TOKENS = 17
 
 TOOL_INPUT = {"location": "Paris", "unit": "celsius"}
+TOOL_INPUTS_PARALLEL = [TOOL_INPUT, {"location": "London", "unit": "celsius"}]
 
 
 @dataclass
@@ -399,6 +417,27 @@ class OpenAIUpstream(MockUpstream):
         stream = bool(body.get("stream"))
         include_usage = stream and bool((body.get("stream_options") or {}).get("include_usage"))
 
+        if scenario == "hang":
+            time.sleep(HANG_SECONDS)
+        if scenario == "server-error":
+            rec.response["status"] = 500
+            h.send_json(
+                500,
+                _oai_error("The server had an error while processing your request. Sorry about that!", "server_error"),
+            )
+            return
+        if scenario == "bad-request":
+            rec.response["status"] = 400
+            h.send_json(
+                400,
+                _oai_error(
+                    "Invalid value for 'temperature': must be between 0 and 2 (mock bad-request scenario).",
+                    "invalid_request_error",
+                    "invalid_value",
+                    "temperature",
+                ),
+            )
+            return
         if scenario == "rate-limited":
             rec.response["status"] = 429
             h.send_json(
@@ -418,27 +457,28 @@ class OpenAIUpstream(MockUpstream):
             )
             return
 
-        tool_call = None
-        if scenario == "tool" and not (messages and isinstance(messages[-1], dict) and messages[-1].get("role") == "tool"):
+        tool_calls: list[dict] = []
+        answered = bool(messages and isinstance(messages[-1], dict) and messages[-1].get("role") == "tool")
+        if scenario in ("tool", "parallel-tools") and not answered:
             tools = body.get("tools") or []
             name = "get_weather"
             if tools and isinstance(tools[0], dict):
                 name = tools[0].get("function", {}).get("name", name)
-            tool_call = {
-                "id": "call_" + uuid.uuid4().hex[:24],
-                "type": "function",
-                "function": {"name": name, "arguments": json.dumps(TOOL_INPUT)},
-            }
+            inputs = TOOL_INPUTS_PARALLEL if scenario == "parallel-tools" else [TOOL_INPUT]
+            tool_calls = [
+                {"id": "call_" + uuid.uuid4().hex[:24], "type": "function", "function": {"name": name, "arguments": json.dumps(x)}}
+                for x in inputs
+            ]
             words: list[str] = []
             finish = "tool_calls"
-        elif scenario == "tool":
+        elif scenario in ("tool", "parallel-tools"):
             words = tool_followup_words(content_text(messages[-1].get("content")))
             finish = "stop"
         elif scenario == "slow-stream":
             words = list(SLOW_CHUNKS)
             finish = "stop"
-        elif scenario == "drop-mid-stream":
-            words = list(DROP_CHUNKS) + ["that ", "never ", "arrives"]
+        elif scenario in ("drop-mid-stream", "stall-mid-stream"):
+            words = list(DROP_CHUNKS) + ["that ", "comes ", "late"]
             finish = "stop"
         else:
             words = default_words("Hello from the OpenAI upstream:", last_user_text(messages))
@@ -448,7 +488,7 @@ class OpenAIUpstream(MockUpstream):
                 words = words[:limit]
                 finish = "length"
 
-        completion_tokens = len(words) if tool_call is None else 12
+        completion_tokens = len(words) if not tool_calls else 12 * len(tool_calls)
         usage = {
             "prompt_tokens": OPENAI_PROMPT_TOKENS,
             "completion_tokens": completion_tokens,
@@ -462,7 +502,7 @@ class OpenAIUpstream(MockUpstream):
             },
         }
         rec.response.update(
-            status=200, usage=usage, finish_reason=finish, tool_calls=[tool_call] if tool_call else [], chunks=[], chunk_times=[]
+            status=200, usage=usage, finish_reason=finish, tool_calls=tool_calls, chunks=[], chunk_times=[]
         )
         cid = "chatcmpl-" + uuid.uuid4().hex[:24]
         created = int(time.time())
@@ -473,9 +513,14 @@ class OpenAIUpstream(MockUpstream):
                 h.drop()
             text = "".join(words)
             rec.response["text"] = text
-            message: dict[str, Any] = {"role": "assistant", "content": text if tool_call is None else None, "refusal": None, "annotations": []}
-            if tool_call is not None:
-                message["tool_calls"] = [tool_call]
+            message: dict[str, Any] = {
+                "role": "assistant",
+                "content": None if tool_calls else text,
+                "refusal": None,
+                "annotations": [],
+            }
+            if tool_calls:
+                message["tool_calls"] = tool_calls
             h.send_json(
                 200,
                 {
@@ -509,29 +554,23 @@ class OpenAIUpstream(MockUpstream):
             return b"data: " + json.dumps(chunk).encode() + b"\n\n"
 
         h.start_sse(headers={"x-request-id": "req_" + uuid.uuid4().hex[:16]})
-        if tool_call is not None:
-            args = tool_call["function"]["arguments"]
-            h.send_chunk(
-                frame(
-                    {
-                        "role": "assistant",
-                        "content": None,
-                        "tool_calls": [
-                            {"index": 0, "id": tool_call["id"], "type": "function", "function": {"name": tool_call["function"]["name"], "arguments": ""}}
-                        ],
-                        "refusal": None,
-                    }
-                )
-            )
-            for frag in split_fragments(args):
-                h.send_chunk(frame({"tool_calls": [{"index": 0, "function": {"arguments": frag}}]}))
-                rec.response["chunks"].append(frag)
-                rec.response["chunk_times"].append(time.monotonic())
+        if tool_calls:
+            h.send_chunk(frame({"role": "assistant", "content": None, "refusal": None}))
+            for index, tc in enumerate(tool_calls):
+                first = {"index": index, "id": tc["id"], "type": "function", "function": {"name": tc["function"]["name"], "arguments": ""}}
+                h.send_chunk(frame({"tool_calls": [first]}))
+                for frag in split_fragments(tc["function"]["arguments"]):
+                    h.send_chunk(frame({"tool_calls": [{"index": index, "function": {"arguments": frag}}]}))
+                    rec.response["chunks"].append(frag)
+                    rec.response["chunk_times"].append(time.monotonic())
         else:
             h.send_chunk(frame({"role": "assistant", "content": "", "refusal": None}))
             for i, word in enumerate(words):
                 if scenario == "slow-stream" and i > 0:
                     time.sleep(SLOW_INTERVAL)
+                if scenario == "stall-mid-stream" and i == len(DROP_CHUNKS):
+                    rec.response["stalled_at"] = time.monotonic()
+                    time.sleep(HANG_SECONDS)
                 if scenario == "drop-mid-stream" and i == len(DROP_CHUNKS):
                     rec.response["text"] = "".join(rec.response["chunks"])
                     rec.response["dropped"] = True
@@ -539,7 +578,7 @@ class OpenAIUpstream(MockUpstream):
                 h.send_chunk(frame({"content": word}))
                 rec.response["chunks"].append(word)
                 rec.response["chunk_times"].append(time.monotonic())
-        rec.response["text"] = "".join(rec.response["chunks"]) if tool_call is None else ""
+        rec.response["text"] = "" if tool_calls else "".join(rec.response["chunks"])
         h.send_chunk(frame({}, finish))
         if include_usage:
             h.send_chunk(frame(None, usage_obj=usage, no_choices=True))
@@ -650,6 +689,19 @@ def validate_anthropic(body: Any) -> str | None:
             return f"messages.{i}.{sorted(extra)[0]}: Extra inputs are not permitted"
         content = msg.get("content")
         tool_use_ids: set[str] = set()
+        if prev_tool_use_ids:
+            answered = {
+                b.get("tool_use_id")
+                for b in (content if isinstance(content, list) else [])
+                if isinstance(b, dict) and b.get("type") == "tool_result"
+            }
+            missing = sorted(prev_tool_use_ids - answered)
+            if role != "user" or missing:
+                return (
+                    f"messages.{i}: `tool_use` ids were found without `tool_result` blocks immediately after: "
+                    f"{', '.join(missing or sorted(prev_tool_use_ids))}. Each `tool_use` block must have a "
+                    "corresponding `tool_result` block in the next message."
+                )
         if isinstance(content, str):
             pass
         elif isinstance(content, list):
@@ -756,6 +808,20 @@ class AnthropicUpstream(MockUpstream):
         msg_id = "msg_" + uuid.uuid4().hex[:24]
         headers = {"request-id": "req_" + uuid.uuid4().hex[:16]}
 
+        if scenario == "hang":
+            time.sleep(HANG_SECONDS)
+        if scenario == "server-error":
+            rec.response["status"] = 500
+            h.send_json(500, _ant_error("api_error", "Internal server error"), headers=headers)
+            return
+        if scenario == "bad-request":
+            rec.response["status"] = 400
+            h.send_json(
+                400,
+                _ant_error("invalid_request_error", "prompt is too long: 215000 tokens > 200000 maximum"),
+                headers=headers,
+            )
+            return
         if scenario == "rate-limited":
             rec.response["status"] = 429
             h.send_json(
@@ -776,7 +842,8 @@ class AnthropicUpstream(MockUpstream):
         # content blocks to produce: list of ("text", [pieces]) / ("tool_use", dict)
         blocks: list[tuple[str, Any]] = []
         stop_reason = "end_turn"
-        if scenario == "tool" and not last_results:
+        stop_sequence = None
+        if scenario in ("tool", "parallel-tools") and not last_results:
             tools = body.get("tools") or []
             name = "get_weather"
             tc = body.get("tool_choice") or {}
@@ -785,21 +852,28 @@ class AnthropicUpstream(MockUpstream):
             elif tools:
                 name = tools[0]["name"]
             blocks.append(("text", ["I'll ", "look ", "up ", "the ", "weather."]))
-            blocks.append(("tool_use", {"id": "toolu_" + uuid.uuid4().hex[:22], "name": name, "input": dict(TOOL_INPUT)}))
+            for inp in TOOL_INPUTS_PARALLEL if scenario == "parallel-tools" else [TOOL_INPUT]:
+                blocks.append(("tool_use", {"id": "toolu_" + uuid.uuid4().hex[:22], "name": name, "input": dict(inp)}))
             stop_reason = "tool_use"
-        elif scenario == "tool":
-            rc = last_results[0].get("content")
-            result_text = rc if isinstance(rc, str) else content_text(rc)
-            blocks.append(("text", tool_followup_words(result_text)))
+        elif scenario in ("tool", "parallel-tools"):
+            texts = []
+            for res in last_results:
+                rc = res.get("content")
+                texts.append(rc if isinstance(rc, str) else content_text(rc))
+            blocks.append(("text", tool_followup_words(" | ".join(texts))))
         elif scenario == "slow-stream":
             blocks.append(("text", list(SLOW_CHUNKS)))
-        elif scenario in ("drop-mid-stream", "error-after-200"):
-            blocks.append(("text", list(DROP_CHUNKS) + ["that ", "never ", "arrives"]))
+        elif scenario in ("drop-mid-stream", "error-after-200", "stall-mid-stream"):
+            blocks.append(("text", list(DROP_CHUNKS) + ["that ", "comes ", "late"]))
         else:
             words = default_words("Hello from the Anthropic upstream:", last_user_text(messages))
             if body["max_tokens"] < len(words):
                 words = words[: body["max_tokens"]]
                 stop_reason = "max_tokens"
+            elif body.get("stop_sequences"):
+                # pretend the model emitted the first stop sequence right after the text
+                stop_reason = "stop_sequence"
+                stop_sequence = body["stop_sequences"][0]
             blocks.append(("text", words))
 
         output_tokens = sum(len(b[1]) if b[0] == "text" else 30 for b in blocks)
@@ -814,6 +888,7 @@ class AnthropicUpstream(MockUpstream):
             status=200,
             usage=usage_full,
             stop_reason=stop_reason,
+            stop_sequence=stop_sequence,
             tool_uses=[b[1] for b in blocks if b[0] == "tool_use"],
             chunks=[],
             chunk_times=[],
@@ -843,7 +918,7 @@ class AnthropicUpstream(MockUpstream):
                     "model": model,
                     "content": content,
                     "stop_reason": stop_reason,
-                    "stop_sequence": None,
+                    "stop_sequence": stop_sequence,
                     "usage": usage_full,
                 },
                 headers=headers,
@@ -879,6 +954,9 @@ class AnthropicUpstream(MockUpstream):
                 for piece in val:
                     if scenario == "slow-stream" and sent > 0:
                         time.sleep(SLOW_INTERVAL)
+                    if scenario == "stall-mid-stream" and sent == len(DROP_CHUNKS):
+                        rec.response["stalled_at"] = time.monotonic()
+                        time.sleep(HANG_SECONDS)
                     if scenario in ("drop-mid-stream", "error-after-200") and sent == len(DROP_CHUNKS):
                         rec.response["text"] = "".join(rec.response["chunks"])
                         if scenario == "drop-mid-stream":
@@ -920,7 +998,7 @@ class AnthropicUpstream(MockUpstream):
             "message_delta",
             {
                 "type": "message_delta",
-                "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+                "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
                 "usage": {"output_tokens": output_tokens},
             },
         )
@@ -940,6 +1018,8 @@ __all__ = [
     "SLOW_CHUNKS",
     "DROP_CHUNKS",
     "TOOL_INPUT",
+    "TOOL_INPUTS_PARALLEL",
+    "HANG_SECONDS",
     "ANTHROPIC_INPUT_TOKENS",
     "ANTHROPIC_CACHE_READ",
     "ANTHROPIC_CACHE_CREATION",

@@ -340,16 +340,29 @@ fn render(dir: &Path, columns: &[Column]) -> String {
     }
     out.push_str("---|\n");
 
+    // A row no column has a figure for is left out (e.g. the streaming rows
+    // of compare-peers); its scenario name then moves to the next row shown.
+    let mut pending_scenario = "";
     for r in ROWS {
-        out.push_str(&format!("| {} | {} |", r.scenario, r.metric));
+        if !r.scenario.is_empty() {
+            pending_scenario = r.scenario;
+        }
         let direct = value(dir, r.file, DIRECT, r.pointer);
         let bare = value(dir, r.file, BARE, r.pointer);
-        for column in columns {
-            let cell = match value(dir, r.file, &column.key, r.pointer) {
-                Some(v) => cell(r, &column.key, v, direct, bare),
-                None => "—".to_owned(),
-            };
-            out.push_str(&format!(" {cell} |"));
+        let cells: Vec<Option<String>> = columns
+            .iter()
+            .map(|column| {
+                value(dir, r.file, &column.key, r.pointer)
+                    .map(|v| cell(r, &column.key, v, direct, bare))
+            })
+            .collect();
+        if cells.iter().all(Option::is_none) {
+            continue;
+        }
+        out.push_str(&format!("| {pending_scenario} | {} |", r.metric));
+        pending_scenario = "";
+        for cell in cells {
+            out.push_str(&format!(" {} |", cell.as_deref().unwrap_or("—")));
         }
         out.push_str(&format!(" {} |\n", r.target.map_or("", |(_, text)| text)));
     }
@@ -426,6 +439,7 @@ fn cell(r: &Row, key: &str, v: f64, direct: Option<f64>, bare: Option<f64>) -> S
 
 fn format_value(v: f64, unit: Unit) -> String {
     match unit {
+        Unit::Micros if v.abs() >= 1_000_000.0 => format!("{:.2} s", v / 1e6),
         Unit::Micros if v.abs() >= 100_000.0 => format!("{:.1} ms", v / 1000.0),
         Unit::Micros if v.abs() >= 1_000.0 => format!("{:.2} ms", v / 1000.0),
         Unit::Micros if v.abs() >= 100.0 || v.fract() == 0.0 => format!("{} µs", group(v)),
@@ -477,6 +491,7 @@ mod tests {
         assert_eq!(format_value(12345.0, Unit::Micros), "12.35 ms");
         assert_eq!(format_value(1792.0, Unit::Micros), "1.79 ms");
         assert_eq!(format_value(991_740.0, Unit::Micros), "991.7 ms");
+        assert_eq!(format_value(8_421_400.0, Unit::Micros), "8.42 s");
         assert_eq!(format_value(18.7, Unit::Micros), "18.7 µs");
         assert_eq!(format_value(47172.0, Unit::KiB), "46.1 MB");
     }
@@ -502,6 +517,10 @@ mod tests {
             heading: "x".into(),
         }];
         let table = render(Path::new("/nonexistent"), &columns);
-        assert!(table.contains("| 500 req/s, 1 KB prompt | p50 | — |"));
+        assert!(!table.contains("500 req/s"));
+        assert!(
+            table
+                .contains("| all load scenarios | errors (non-2xx, transport, timeouts) | — | 0 |")
+        );
     }
 }

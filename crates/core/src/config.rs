@@ -50,6 +50,8 @@ pub struct Config {
     #[serde(default)]
     pub routes: BTreeMap<String, RouteConfig>,
     #[serde(default)]
+    pub resilience: ResilienceConfig,
+    #[serde(default)]
     pub records: RecordsConfig,
 }
 
@@ -100,6 +102,10 @@ pub struct AuthConfig {
     /// Static bearer tokens accepted on every endpoint.
     #[serde(default)]
     pub api_keys: Vec<String>,
+    /// Bearer tokens for `/admin/*`. Empty: the `api_keys` are accepted there too (and with
+    /// neither, the admin API is open, as everything else is).
+    #[serde(default)]
+    pub admin_keys: Vec<String>,
 }
 
 /// Where request records go.
@@ -381,16 +387,253 @@ pub struct Price {
 pub struct RouteConfig {
     #[serde(default)]
     pub strategy: Strategy,
-    /// Model names, tried in order.
-    pub targets: Vec<String>,
+    /// Models, as names or `{model, weight}`.
+    pub targets: Vec<TargetConfig>,
+    /// Conditional routing: the first rule whose `when` matches replaces `targets` (and
+    /// `strategy`, if it gives one).
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+    #[serde(default)]
+    pub fallbacks: FallbacksConfig,
+    /// Overrides `resilience.retry` for this route.
+    #[serde(default)]
+    pub retry: Option<RetryConfig>,
+}
+
+/// A route target: a model name, or a model with a weight for the `weighted` strategy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TargetConfig {
+    Name(String),
+    Weighted {
+        model: String,
+        #[serde(default = "default_weight")]
+        weight: u32,
+    },
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+impl TargetConfig {
+    pub fn model(&self) -> &str {
+        match self {
+            TargetConfig::Name(m) | TargetConfig::Weighted { model: m, .. } => m,
+        }
+    }
+
+    pub fn weight(&self) -> u32 {
+        match self {
+            TargetConfig::Name(_) => 1,
+            TargetConfig::Weighted { weight, .. } => *weight,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
-    /// The first healthy target, then the next ones in order.
+    /// Targets in the order listed.
     #[default]
     Ordered,
+    /// The first target drawn at random in proportion to `weight`; the others follow.
+    Weighted,
+    /// The lower of two random targets by latency EWMA (power of two choices).
+    LowestLatency,
+    /// The cheapest target for this request, from the price table and estimated tokens.
+    LowestCost,
+    /// The target with the fewest requests in flight.
+    LeastBusy,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    pub when: Condition,
+    pub targets: Vec<TargetConfig>,
+    #[serde(default)]
+    pub strategy: Option<Strategy>,
+}
+
+/// Every condition given must hold.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Condition {
+    /// Request headers that must have these values (names are case-insensitive).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// The request's `user` field is one of these.
+    #[serde(default)]
+    pub users: Vec<String>,
+    /// The caller's key has this tag.
+    #[serde(default)]
+    pub key_tag: Option<String>,
+    /// Estimated prompt tokens are at least this many.
+    #[serde(default)]
+    pub min_prompt_tokens: Option<u64>,
+    /// Estimated prompt tokens are at most this many.
+    #[serde(default)]
+    pub max_prompt_tokens: Option<u64>,
+    #[serde(default)]
+    pub has_tools: Option<bool>,
+    #[serde(default)]
+    pub has_images: Option<bool>,
+    /// A message contains a fenced code block.
+    #[serde(default)]
+    pub has_code: Option<bool>,
+    /// `simple` or `hard`, by the heuristic in docs/routing.md.
+    #[serde(default)]
+    pub complexity: Option<Complexity>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Complexity {
+    Simple,
+    Hard,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FallbacksConfig {
+    /// Tried when a prompt does not fit: only models with a larger context window qualify.
+    #[serde(default)]
+    pub context_window: Vec<String>,
+    /// Tried when a provider refuses the content; without them such a refusal is final.
+    #[serde(default)]
+    pub content_policy: Vec<String>,
+}
+
+/// How hard to try.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Upstream calls per request, all targets together.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// Retries of one target on overload, 5xx or timeout before moving to the next.
+    #[serde(default = "default_retries_per_target")]
+    pub retries_per_target: u32,
+    /// First backoff; doubles on each retry, with full jitter.
+    #[serde(default = "default_backoff", with = "duration")]
+    pub backoff: Duration,
+    #[serde(default = "default_max_backoff", with = "duration")]
+    pub max_backoff: Duration,
+    /// A Retry-After longer than this moves on to the next key or target instead of waiting.
+    #[serde(default = "default_max_retry_wait", with = "duration")]
+    pub max_retry_wait: Duration,
+    /// Longest one upstream call may take to produce its response (or, for a stream, its first
+    /// chunk) before the next target is tried.
+    #[serde(
+        default,
+        with = "opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub attempt_timeout: Option<Duration>,
+    /// For streams: longest wait for the first chunk before the next target is tried
+    /// (latency-threshold fallback).
+    #[serde(
+        default,
+        with = "opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ttft_timeout: Option<Duration>,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            max_attempts: default_max_attempts(),
+            retries_per_target: default_retries_per_target(),
+            backoff: default_backoff(),
+            max_backoff: default_max_backoff(),
+            max_retry_wait: default_max_retry_wait(),
+            attempt_timeout: None,
+            ttft_timeout: None,
+        }
+    }
+}
+
+fn default_max_attempts() -> u32 {
+    4
+}
+fn default_retries_per_target() -> u32 {
+    1
+}
+fn default_backoff() -> Duration {
+    Duration::from_millis(100)
+}
+fn default_max_backoff() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_max_retry_wait() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// The circuit breaker of every deployment.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerConfig {
+    /// Opens after this many failures in a row.
+    #[serde(default = "default_consecutive_failures")]
+    pub consecutive_failures: u32,
+    /// Opens when the share of failures over `window` reaches this (0–1) ...
+    #[serde(default = "default_error_rate")]
+    pub error_rate: f64,
+    /// ... once at least `min_requests` were made in the window.
+    #[serde(default = "default_min_requests")]
+    pub min_requests: u32,
+    #[serde(default = "default_window", with = "duration")]
+    pub window: Duration,
+    /// Opens when the p95 latency over the window exceeds this.
+    #[serde(
+        default,
+        with = "opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub p95_latency: Option<Duration>,
+    /// How long it stays open before one probe request is let through.
+    #[serde(default = "default_cooldown", with = "duration")]
+    pub cooldown: Duration,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        BreakerConfig {
+            consecutive_failures: default_consecutive_failures(),
+            error_rate: default_error_rate(),
+            min_requests: default_min_requests(),
+            window: default_window(),
+            p95_latency: None,
+            cooldown: default_cooldown(),
+        }
+    }
+}
+
+fn default_consecutive_failures() -> u32 {
+    5
+}
+fn default_error_rate() -> f64 {
+    0.5
+}
+fn default_min_requests() -> u32 {
+    20
+}
+fn default_window() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_cooldown() -> Duration {
+    Duration::from_secs(30)
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResilienceConfig {
+    #[serde(default)]
+    pub retry: RetryConfig,
+    #[serde(default)]
+    pub breaker: BreakerConfig,
 }
 
 impl Config {
@@ -519,23 +762,75 @@ impl Config {
                     "a model has the same name: rename the route or the model",
                 ));
             }
-            if r.targets.is_empty() {
+            let path = format!("routes.{name}");
+            self.check_targets(
+                &format!("{path}.targets"),
+                r.targets.iter().map(TargetConfig::model),
+            )?;
+            if r.strategy == Strategy::Weighted && r.targets.iter().all(|t| t.weight() == 0) {
                 return Err(invalid(
-                    format!("routes.{name}.targets"),
-                    "needs at least one model",
+                    format!("{path}.targets"),
+                    "a weighted route needs a target with weight > 0",
                 ));
             }
-            for (i, t) in r.targets.iter().enumerate() {
-                if !self.models.contains_key(t) {
-                    return Err(invalid(
-                        format!("routes.{name}.targets[{i}]"),
-                        format!(
-                            "unknown model \"{t}\"; models are: {}",
-                            list(self.models.keys())
-                        ),
-                    ));
+            for (i, rule) in r.rules.iter().enumerate() {
+                self.check_targets(
+                    &format!("{path}.rules[{i}].targets"),
+                    rule.targets.iter().map(TargetConfig::model),
+                )?;
+            }
+            for (kind, list) in [
+                ("context_window", &r.fallbacks.context_window),
+                ("content_policy", &r.fallbacks.content_policy),
+            ] {
+                if !list.is_empty() {
+                    self.check_targets(
+                        &format!("{path}.fallbacks.{kind}"),
+                        list.iter().map(String::as_str),
+                    )?;
                 }
             }
+            if let Some(retry) = &r.retry {
+                check_retry(&format!("{path}.retry"), retry)?;
+            }
+        }
+        check_retry("resilience.retry", &self.resilience.retry)?;
+        let b = &self.resilience.breaker;
+        if !(b.error_rate > 0.0 && b.error_rate <= 1.0) {
+            return Err(invalid(
+                "resilience.breaker.error_rate",
+                "must be above 0.0 and at most 1.0",
+            ));
+        }
+        if b.consecutive_failures == 0 {
+            return Err(invalid(
+                "resilience.breaker.consecutive_failures",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_targets<'a>(
+        &self,
+        path: &str,
+        targets: impl Iterator<Item = &'a str>,
+    ) -> Result<(), ConfigError> {
+        let mut n = 0;
+        for (i, t) in targets.enumerate() {
+            n += 1;
+            if !self.models.contains_key(t) {
+                return Err(invalid(
+                    format!("{path}[{i}]"),
+                    format!(
+                        "unknown model \"{t}\"; models are: {}",
+                        list(self.models.keys())
+                    ),
+                ));
+            }
+        }
+        if n == 0 {
+            return Err(invalid(path, "needs at least one model"));
         }
         Ok(())
     }
@@ -553,6 +848,7 @@ impl Config {
             }
         }
         copy.auth.api_keys = copy.auth.api_keys.iter().map(|k| mask(k)).collect();
+        copy.auth.admin_keys = copy.auth.admin_keys.iter().map(|k| mask(k)).collect();
         copy.records.database_url = mask_url_password(&copy.records.database_url);
         serde_json::to_value(copy).unwrap_or(Value::Null)
     }
@@ -662,6 +958,38 @@ fn interpolate_str(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Stri
     Ok(out)
 }
 
+fn check_retry(path: &str, r: &RetryConfig) -> Result<(), ConfigError> {
+    if r.max_attempts == 0 {
+        return Err(invalid(
+            format!("{path}.max_attempts"),
+            "must be at least 1",
+        ));
+    }
+    if r.max_backoff < r.backoff {
+        return Err(invalid(
+            format!("{path}.max_backoff"),
+            "must not be shorter than backoff",
+        ));
+    }
+    Ok(())
+}
+
+/// Optional durations.
+mod opt_duration {
+    use super::*;
+
+    pub fn serialize<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => duration::serialize(d, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        duration::deserialize(d).map(Some)
+    }
+}
+
 /// Durations as humane strings: `250ms`, `10s`, `5m`.
 mod duration {
     use super::*;
@@ -752,7 +1080,12 @@ routes:
         assert_eq!(c.server.max_body_size, 64 * 1024);
         assert_eq!(c.providers["oai"].keys(), ["sk-secret-value"]);
         assert_eq!(c.providers["oai"].timeouts.idle, Duration::from_millis(500));
-        assert_eq!(c.routes["smart"].targets, ["gpt-4o", "echo"]);
+        let targets: Vec<&str> = c.routes["smart"]
+            .targets
+            .iter()
+            .map(|t| t.model())
+            .collect();
+        assert_eq!(targets, ["gpt-4o", "echo"]);
         let masked = c.masked().to_string();
         assert!(!masked.contains("sk-secret-value"), "{masked}");
     }
@@ -784,6 +1117,35 @@ routes:
         let bad_kind = VALID.replace("kind: mock", "kind: mocky");
         let e = load(&bad_kind).unwrap_err().to_string();
         assert!(e.starts_with("providers.demo.kind"), "{e}");
+    }
+
+    #[test]
+    fn weighted_targets_rules_and_fallbacks_are_checked() {
+        let routed = VALID.replace(
+            "smart: { targets: [gpt-4o, echo] }",
+            "smart:\n    strategy: weighted\n    targets: [{ model: gpt-4o, weight: 70 }, { model: echo, weight: 30 }]\n    rules:\n      - when: { headers: { x-tier: premium }, max_prompt_tokens: 100 }\n        targets: [gpt-4o]\n    fallbacks: { context_window: [gpt-4o] }",
+        );
+        let c = load(&routed).unwrap();
+        let r = &c.routes["smart"];
+        assert_eq!((r.targets[0].weight(), r.targets[1].weight()), (70, 30));
+        assert_eq!(r.rules[0].when.headers["x-tier"], "premium");
+
+        let bad_rule = routed.replace(
+            "targets: [gpt-4o]\n    fallbacks",
+            "targets: [gpt-9]\n    fallbacks",
+        );
+        let e = load(&bad_rule).unwrap_err().to_string();
+        assert!(
+            e.starts_with("routes.smart.rules[0].targets[0]: unknown model \"gpt-9\""),
+            "{e}"
+        );
+
+        let bad_fallback = routed.replace("context_window: [gpt-4o]", "context_window: [nope]");
+        let e = load(&bad_fallback).unwrap_err().to_string();
+        assert!(
+            e.starts_with("routes.smart.fallbacks.context_window[0]"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1,84 +1,311 @@
-//! Execute: walks a [`Plan`], calling provider adapters, and records every attempt (deployment,
-//! upstream status, error class, latency) for the request record.
+//! Execute: walks a [`Plan`], one upstream call at a time, until one succeeds or the budget for
+//! trying (attempts, deadline) is spent. Each failure's [`ErrorClass`] decides the next step:
 //!
-//! Today one attempt is made, on the plan's first deployment, bounded by the request's overall
-//! deadline. The error class of a failed attempt ([`crate::error::ErrorClass`]) is what retries,
-//! key rotation and fallback to the next target are decided on.
+//! | class | next step |
+//! |---|---|
+//! | rate limited | the adapter cooled the key down; another ready key of the same provider is tried at once, else the next target (the last target waits out a Retry-After up to `max_retry_wait`) |
+//! | overloaded, 5xx, timeout, connection, unreadable | retry the same target after an exponential backoff with full jitter (`retries_per_target`), then the next target |
+//! | auth, billing | the adapter set the credential aside; targets whose provider has no ready key are skipped |
+//! | context length | only targets (and `fallbacks.context_window`) with a larger context window remain |
+//! | content policy | `fallbacks.content_policy` if the route has them, else fail |
+//! | invalid request | fail at once: no other target will accept it |
+//! | not found | the next target |
+//!
+//! Every attempt feeds the deployment's health (breaker, latency EWMA, in-flight) and is
+//! recorded. A deployment whose breaker is open is skipped. For streams, an attempt succeeds only
+//! when its first chunk arrives (within `ttft_timeout`): until then nothing has reached the
+//! client, so falling back is still possible; after that, errors travel down the stream.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use rand::Rng;
 use switchyard_wire::openai::{ChatCompletionRequest, EmbeddingsRequest, EmbeddingsResponse};
 
+use crate::config::{BreakerConfig, RetryConfig};
 use crate::error::{ErrorClass, GatewayError, ProviderError};
+use crate::health::{Admit, Health, counts_against_deployment};
 use crate::provider::{ChatReply, Deployment};
 use crate::record::AttemptRecord;
 use crate::route::Plan;
 
-/// Sends a chat request along the plan. `request.model` is swapped for each deployment's
-/// upstream model name during the call and restored after.
-pub async fn chat(
-    plan: &Plan,
-    request: &mut ChatCompletionRequest,
-    attempts: &mut Vec<AttemptRecord>,
-    deadline: tokio::time::Instant,
-) -> Result<(ChatReply, Arc<Deployment>), GatewayError> {
-    let deployment = first(plan)?;
-    let requested = std::mem::replace(&mut request.model, deployment.upstream_model.clone());
-    let started = Instant::now();
-    let call = deployment.provider.chat(request, &deployment);
-    let result = bounded(call, deadline, &deployment).await;
-    request.model = requested;
-    attempts.push(attempt(&deployment, started, result.as_ref().err()));
-    result
-        .map(|reply| (reply, deployment))
-        .map_err(GatewayError::from)
+/// A request the executor can send to a deployment.
+pub trait Call: Send + Sync {
+    type Output: Send;
+
+    fn model_mut(&mut self) -> &mut String;
+
+    /// One attempt: returns the output and the time its first byte took.
+    fn call<'a>(
+        &'a self,
+        deployment: &'a Deployment,
+        retry: &'a RetryConfig,
+    ) -> BoxFuture<'a, Result<(Self::Output, Duration), ProviderError>>;
 }
 
-/// Sends an embeddings request along the plan.
-pub async fn embeddings(
-    plan: &Plan,
-    request: &mut EmbeddingsRequest,
-    attempts: &mut Vec<AttemptRecord>,
-    deadline: tokio::time::Instant,
-) -> Result<(EmbeddingsResponse, Arc<Deployment>), GatewayError> {
-    let deployment = first(plan)?;
-    let requested = std::mem::replace(&mut request.model, deployment.upstream_model.clone());
-    let started = Instant::now();
-    let call = deployment.provider.embed(request, &deployment);
-    let result = bounded(call, deadline, &deployment).await;
-    request.model = requested;
-    attempts.push(attempt(&deployment, started, result.as_ref().err()));
-    result
-        .map(|reply| (reply, deployment))
-        .map_err(GatewayError::from)
-}
+impl Call for ChatCompletionRequest {
+    type Output = ChatReply;
 
-fn first(plan: &Plan) -> Result<Arc<Deployment>, GatewayError> {
-    plan.targets
-        .first()
-        .cloned()
-        .ok_or_else(|| GatewayError::internal("the routing plan is empty"))
-}
-
-async fn bounded<T>(
-    call: impl Future<Output = Result<T, ProviderError>>,
-    deadline: tokio::time::Instant,
-    deployment: &Deployment,
-) -> Result<T, ProviderError> {
-    match tokio::time::timeout_at(deadline, call).await {
-        Ok(result) => result,
-        Err(_) => Err(ProviderError::new(
-            ErrorClass::Timeout,
-            &deployment.provider_name,
-            "the request's overall deadline (server.request_deadline) passed",
-        )),
+    fn model_mut(&mut self) -> &mut String {
+        &mut self.model
     }
+
+    fn call<'a>(
+        &'a self,
+        deployment: &'a Deployment,
+        retry: &'a RetryConfig,
+    ) -> BoxFuture<'a, Result<(ChatReply, Duration), ProviderError>> {
+        Box::pin(async move {
+            let started = Instant::now();
+            let reply = deployment.provider.chat(self, deployment).await?;
+            let ChatReply::Stream(mut stream) = reply else {
+                return Ok((reply, started.elapsed()));
+            };
+            let first = match retry.ttft_timeout {
+                Some(limit) => tokio::time::timeout(limit, stream.next())
+                    .await
+                    .map_err(|_| {
+                        ProviderError::new(
+                            ErrorClass::Timeout,
+                            &deployment.provider_name,
+                            format!("no first token within {limit:?} (ttft_timeout)"),
+                        )
+                    })?,
+                None => stream.next().await,
+            };
+            let first_byte = started.elapsed();
+            match first {
+                Some(Ok(chunk)) => {
+                    let rest = futures_util::stream::once(async { Ok(chunk) }).chain(stream);
+                    Ok((ChatReply::Stream(Box::pin(rest)), first_byte))
+                }
+                Some(Err(e)) => Err(e),
+                None => Err(ProviderError::new(
+                    ErrorClass::Protocol,
+                    &deployment.provider_name,
+                    "the stream ended before its first chunk",
+                )),
+            }
+        })
+    }
+}
+
+impl Call for EmbeddingsRequest {
+    type Output = EmbeddingsResponse;
+
+    fn model_mut(&mut self) -> &mut String {
+        &mut self.model
+    }
+
+    fn call<'a>(
+        &'a self,
+        deployment: &'a Deployment,
+        _retry: &'a RetryConfig,
+    ) -> BoxFuture<'a, Result<(EmbeddingsResponse, Duration), ProviderError>> {
+        Box::pin(async move {
+            let started = Instant::now();
+            let out = deployment.provider.embed(self, deployment).await?;
+            Ok((out, started.elapsed()))
+        })
+    }
+}
+
+/// Sends `request` along the plan. `request`'s model is swapped for each deployment's upstream
+/// model name during its attempt and restored after.
+pub async fn run<C: Call>(
+    plan: &Plan,
+    request: &mut C,
+    health: &Health,
+    breaker: &BreakerConfig,
+    deadline: tokio::time::Instant,
+    attempts: &mut Vec<AttemptRecord>,
+) -> Result<(C::Output, Arc<Deployment>), GatewayError> {
+    let retry = &plan.retry;
+    let mut queue: VecDeque<Arc<Deployment>> = plan.targets.iter().cloned().collect();
+    let mut used_policy_fallbacks = false;
+    let mut last_error: Option<ProviderError> = None;
+    let mut skipped_open = Vec::new();
+    let mut calls = 0u32;
+
+    'targets: while let Some(d) = queue.pop_front() {
+        let mut retries_here = 0u32;
+        loop {
+            if calls >= retry.max_attempts {
+                break 'targets;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                last_error = Some(deadline_error(&d));
+                break 'targets;
+            }
+            if let Some(keys) = d.provider.keys()
+                && !keys.has_ready_key()
+            {
+                if let crate::provider::KeyPick::AllBlocked(wait) = keys.pick() {
+                    last_error = Some(keys.all_blocked_error(&d.provider_name, wait));
+                }
+                continue 'targets;
+            }
+            let h = health.deployment(&d.name);
+            let admit = h.admit(Instant::now());
+            if admit == Admit::No {
+                skipped_open.push(d.name.clone());
+                continue 'targets;
+            }
+            calls += 1;
+            let in_flight = h.start();
+            let started = Instant::now();
+            let requested = std::mem::replace(request.model_mut(), d.upstream_model.clone());
+            let result = {
+                let call = request.call(&d, retry);
+                let limit = retry
+                    .attempt_timeout
+                    .map_or(deadline, |t| deadline.min((started + t).into()));
+                match tokio::time::timeout_at(limit, call).await {
+                    Ok(r) => r,
+                    Err(_) if limit < deadline => Err(ProviderError::new(
+                        ErrorClass::Timeout,
+                        &d.provider_name,
+                        "no response within attempt_timeout",
+                    )),
+                    Err(_) => Err(deadline_error(&d)),
+                }
+            };
+            *request.model_mut() = requested;
+            drop(in_flight);
+            let elapsed = started.elapsed();
+
+            let e = match result {
+                Ok((output, first_byte)) => {
+                    h.on_success(breaker, first_byte, elapsed);
+                    attempts.push(attempt(&d, elapsed, None));
+                    return Ok((output, d));
+                }
+                Err(e) => e,
+            };
+            attempts.push(attempt(&d, elapsed, Some(&e)));
+            if counts_against_deployment(e.class) {
+                h.on_failure(breaker, elapsed);
+            } else {
+                // The deployment answered: it is alive, whatever it thought of the request.
+                h.on_success(breaker, elapsed, elapsed);
+            }
+            tracing::debug!(
+                deployment = %d.name,
+                class = e.class.as_str(),
+                status = e.status,
+                "attempt failed: {}",
+                e.message
+            );
+            match e.class {
+                ErrorClass::InvalidRequest => return Err(e.into()),
+                ErrorClass::ContentPolicy => {
+                    if used_policy_fallbacks || plan.policy_fallbacks.is_empty() {
+                        return Err(e.into());
+                    }
+                    used_policy_fallbacks = true;
+                    queue = plan.policy_fallbacks.iter().cloned().collect();
+                }
+                ErrorClass::ContextLength => {
+                    let failed = d.context_window;
+                    let larger = |t: &Arc<Deployment>| match (t.context_window, failed) {
+                        (Some(w), Some(f)) => w > f,
+                        _ => false,
+                    };
+                    queue.retain(larger);
+                    for f in &plan.context_fallbacks {
+                        if larger(f) && !queue.iter().any(|q| Arc::ptr_eq(q, f)) {
+                            queue.push_back(f.clone());
+                        }
+                    }
+                    if queue.is_empty() {
+                        return Err(e.into());
+                    }
+                }
+                ErrorClass::RateLimited => {
+                    let another_key = d.provider.keys().is_some_and(|k| k.has_ready_key());
+                    let wait = e.retry_after.unwrap_or(retry.backoff);
+                    let last_resort = queue.is_empty() && !another_key;
+                    let can_wait = wait <= retry.max_retry_wait
+                        && tokio::time::Instant::now() + wait < deadline
+                        && retries_here < retry.retries_per_target;
+                    if another_key {
+                        last_error = Some(e);
+                        continue;
+                    }
+                    if last_resort && can_wait {
+                        retries_here += 1;
+                        tokio::time::sleep(wait).await;
+                        last_error = Some(e);
+                        continue;
+                    }
+                }
+                ErrorClass::Overloaded
+                | ErrorClass::Timeout
+                | ErrorClass::Connection
+                | ErrorClass::Protocol => {
+                    if retries_here < retry.retries_per_target {
+                        retries_here += 1;
+                        let pause = e
+                            .retry_after
+                            .filter(|w| *w <= retry.max_retry_wait)
+                            .unwrap_or_else(|| backoff(retry, retries_here));
+                        if tokio::time::Instant::now() + pause < deadline {
+                            tokio::time::sleep(pause).await;
+                            last_error = Some(e);
+                            continue;
+                        }
+                    }
+                }
+                ErrorClass::Auth | ErrorClass::Billing | ErrorClass::NotFound => {}
+            }
+            last_error = Some(e);
+            continue 'targets;
+        }
+    }
+
+    Err(match last_error {
+        Some(e) => e.into(),
+        None if !skipped_open.is_empty() => GatewayError::new(
+            503,
+            "upstream_error",
+            "all_targets_unavailable",
+            format!(
+                "every target is unavailable: the circuit breakers of {} are open; retry shortly",
+                skipped_open.join(", ")
+            ),
+        ),
+        None => GatewayError::new(
+            503,
+            "upstream_error",
+            "no_attempt_possible",
+            "no target could be tried within the request's attempt budget",
+        ),
+    })
+}
+
+/// Exponential backoff with full jitter: a random pause in [0, min(max, base × 2^(n-1))].
+fn backoff(retry: &RetryConfig, n: u32) -> Duration {
+    let exp = retry
+        .backoff
+        .saturating_mul(1u32.checked_shl(n.saturating_sub(1)).unwrap_or(u32::MAX))
+        .min(retry.max_backoff);
+    exp.mul_f64(rand::rng().random::<f64>())
+}
+
+fn deadline_error(d: &Deployment) -> ProviderError {
+    ProviderError::new(
+        ErrorClass::Timeout,
+        &d.provider_name,
+        "the request's overall deadline (server.request_deadline) passed",
+    )
 }
 
 fn attempt(
     deployment: &Deployment,
-    started: Instant,
+    elapsed: Duration,
     error: Option<&ProviderError>,
 ) -> AttemptRecord {
     AttemptRecord {
@@ -89,6 +316,6 @@ fn attempt(
             Some(e) => e.status,
         },
         error_class: error.map(|e| e.class.as_str()),
-        latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+        latency_ms: elapsed.as_secs_f64() * 1000.0,
     }
 }

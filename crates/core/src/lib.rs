@@ -9,15 +9,16 @@ pub mod error;
 pub mod request;
 
 // The stages, in pipeline order.
-pub mod admit;
 pub mod auth;
-pub mod cache;
-pub mod execute;
+pub mod admit;
 pub mod guard;
-pub mod provider;
-pub mod record;
+pub mod cache;
 pub mod route;
+pub mod health;
+pub mod execute;
+pub mod provider;
 pub mod usage;
+pub mod record;
 
 pub mod pipeline;
 

@@ -10,6 +10,7 @@
 //! deadline, screens each chunk, and keeps the usage chunk away from clients that did not ask
 //! for it.
 
+use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -19,55 +20,79 @@ use arc_swap::ArcSwap;
 use futures_util::Stream;
 use switchyard_wire::openai::{
     ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, EmbeddingVector,
-    EmbeddingsRequest, EmbeddingsResponse, EncodingFormat, MessageContent, ModelEntry, ModelList,
-    Usage,
+    EmbeddingsRequest, EmbeddingsResponse, EncodingFormat, ModelEntry, ModelList, Usage,
 };
 
 use crate::admit::{Admission, AdmitAll, Demand, Permit, Settlement};
 use crate::auth::{Authenticator, Principal, StaticKeys};
 use crate::cache::{NoCache, ResponseCache};
-use crate::config::{Capability, Config};
+use crate::config::Config;
 use crate::error::GatewayError;
 use crate::execute;
 use crate::guard::{GuardAction, GuardChain, Verdict};
-use crate::provider::{self, ChatReply, ChunkStream, Deployment};
+use crate::health::Health;
+use crate::provider::{self, ChatReply, ChunkStream, Deployment, Provider};
 use crate::record::{Recorder, RequestRecord};
 use crate::request::{RequestContext, unix_secs};
-use crate::route::Router;
+use crate::route::{Router, Traits};
 use crate::usage;
 
 /// The compiled configuration: what a reload swaps.
 pub struct Runtime {
     pub config: Arc<Config>,
     pub router: Router,
+    pub providers: BTreeMap<String, Arc<dyn Provider>>,
+    pub deployments: Vec<Arc<Deployment>>,
+    /// The auth stage: part of the runtime so that a reload changes who may call.
+    pub auth: Arc<dyn Authenticator>,
 }
 
 impl Runtime {
     pub fn build(config: Config) -> Result<Runtime, String> {
-        let deployments = provider::deployments(&config)?;
-        let router = Router::new(&config, deployments);
+        let (providers, deployments) = provider::build_all(&config)?;
+        let router = Router::new(&config, &deployments);
+        let auth = Arc::new(StaticKeys::new(config.auth.api_keys.clone()));
         Ok(Runtime {
             config: Arc::new(config),
             router,
+            providers,
+            deployments,
+            auth,
         })
     }
 }
 
 pub struct Gateway {
     runtime: ArcSwap<Runtime>,
-    auth: Arc<dyn Authenticator>,
     admission: Arc<dyn Admission>,
     guards: GuardChain,
     cache: Arc<dyn ResponseCache>,
+    health: Health,
     recorder: Recorder,
 }
 
-/// Which deployment served a response, for the response headers.
+/// Which deployment served a response, and how it got there, for the response headers.
 #[derive(Debug, Clone)]
 pub struct Served {
     pub provider: String,
     pub model: String,
     pub attempts: usize,
+    /// The failed attempts before the one that served, with why each failed: `a(overloaded)`.
+    pub fallback_path: Vec<String>,
+}
+
+impl Served {
+    fn new(deployment: &Deployment, attempts: &[crate::record::AttemptRecord]) -> Served {
+        Served {
+            provider: deployment.provider_name.clone(),
+            model: deployment.name.clone(),
+            attempts: attempts.len(),
+            fallback_path: attempts
+                .iter()
+                .filter_map(|a| a.error_class.map(|c| format!("{}({c})", a.model)))
+                .collect(),
+        }
+    }
 }
 
 // Made once per request and moved once: boxing the response would cost more than it saves.
@@ -80,16 +105,54 @@ pub enum ChatResponse {
 
 impl Gateway {
     pub fn new(config: Config, recorder: Recorder) -> Result<Gateway, String> {
-        let auth = Arc::new(StaticKeys::new(config.auth.api_keys.clone()));
         let runtime = Runtime::build(config)?;
         Ok(Gateway {
             runtime: ArcSwap::from_pointee(runtime),
-            auth,
             admission: Arc::new(AdmitAll),
             guards: GuardChain::default(),
             cache: Arc::new(NoCache),
+            health: Health::default(),
             recorder,
         })
+    }
+
+    /// Checks a credential for the admin API: `auth.admin_keys` when set, else the API keys.
+    pub async fn authorize_admin(&self, credential: Option<&str>) -> Result<(), GatewayError> {
+        let runtime = self.runtime.load_full();
+        let admin_keys = runtime.config.auth.admin_keys.clone();
+        if admin_keys.is_empty() {
+            return runtime.auth.authenticate(credential).await.map(|_| ());
+        }
+        StaticKeys::new(admin_keys)
+            .authenticate(credential)
+            .await
+            .map(|_| ())
+    }
+
+    /// Live health of every deployment and provider key, for the admin API.
+    pub fn health_report(&self) -> serde_json::Value {
+        let runtime = self.runtime.load();
+        let breaker = &runtime.config.resilience.breaker;
+        let deployments: serde_json::Map<String, serde_json::Value> = runtime
+            .deployments
+            .iter()
+            .map(|d| {
+                let snap = self.health.deployment(&d.name).snapshot(breaker);
+                let mut v = serde_json::to_value(snap).unwrap_or_default();
+                v["provider"] = d.provider_name.clone().into();
+                v["upstream_model"] = d.upstream_model.clone().into();
+                (d.name.clone(), v)
+            })
+            .collect();
+        let providers: serde_json::Map<String, serde_json::Value> = runtime
+            .providers
+            .iter()
+            .map(|(name, p)| {
+                let keys = p.keys().map(|k| k.snapshot()).unwrap_or_default();
+                (name.clone(), serde_json::json!({ "keys": keys }))
+            })
+            .collect();
+        serde_json::json!({ "deployments": deployments, "providers": providers })
     }
 
     pub fn runtime(&self) -> Arc<Runtime> {
@@ -148,13 +211,13 @@ impl Gateway {
         ledger: &mut Ledger,
     ) -> Result<ChatOutcome, GatewayError> {
         // auth
-        let principal = self.auth.authenticate(ctx.credential.as_deref()).await?;
+        let runtime = self.runtime.load_full();
+        let principal = runtime.auth.authenticate(ctx.credential.as_deref()).await?;
         ledger.principal(&principal);
         if !principal.may_use(&request.model) {
             return Err(forbidden_model(&request.model));
         }
         validate_chat(&request)?;
-        let runtime = self.runtime.load_full();
         let prompt_estimate = usage::estimate_prompt_tokens(&request);
 
         // admit
@@ -169,6 +232,7 @@ impl Gateway {
                 },
             )
             .await?;
+        let key_tags = principal.tags.clone();
         ledger.hold(self.admission.clone(), principal, permit);
 
         // guard (input)
@@ -188,12 +252,14 @@ impl Gateway {
                 provider: "cache".into(),
                 model: hit.model.clone(),
                 attempts: 0,
+                fallback_path: Vec::new(),
             };
             return Ok(ChatOutcome::Complete(hit, served));
         }
 
         // route
-        let plan = runtime.router.plan(&request.model, &needs(&request))?;
+        let traits = Traits::of_chat(&request, &ctx.headers, &key_tags, prompt_estimate);
+        let plan = runtime.router.plan(&request.model, &traits, &self.health)?;
         ledger.record.route = plan.route.clone();
 
         // execute: always ask a stream for its usage, so that streams are accounted too.
@@ -205,15 +271,20 @@ impl Gateway {
                 .include_usage = Some(true);
         }
         let deadline = (ctx.received + runtime.config.server.request_deadline).into();
-        let result =
-            execute::chat(&plan, &mut request, &mut ledger.record.attempts, deadline).await;
+        let breaker = &runtime.config.resilience.breaker;
+        let attempts = &mut ledger.record.attempts;
+        let result = execute::run(
+            &plan,
+            &mut request,
+            &self.health,
+            breaker,
+            deadline,
+            attempts,
+        )
+        .await;
         let (reply, deployment) = result?;
         ledger.served(&deployment);
-        let served = Served {
-            provider: deployment.provider_name.clone(),
-            model: deployment.name.clone(),
-            attempts: ledger.record.attempts.len(),
-        };
+        let served = Served::new(&deployment, &ledger.record.attempts);
 
         // guard (output)
         match reply {
@@ -272,12 +343,12 @@ impl Gateway {
         mut request: EmbeddingsRequest,
         ledger: &mut Ledger,
     ) -> Result<(EmbeddingsResponse, Served), GatewayError> {
-        let principal = self.auth.authenticate(ctx.credential.as_deref()).await?;
+        let runtime = self.runtime.load_full();
+        let principal = runtime.auth.authenticate(ctx.credential.as_deref()).await?;
         ledger.principal(&principal);
         if !principal.may_use(&request.model) {
             return Err(forbidden_model(&request.model));
         }
-        let runtime = self.runtime.load_full();
         let estimate = request
             .texts()
             .map_or(0, |t| t.iter().map(|s| s.len().div_ceil(4) as u64).sum());
@@ -292,22 +363,27 @@ impl Gateway {
                 },
             )
             .await?;
+        let key_tags = principal.tags.clone();
         ledger.hold(self.admission.clone(), principal, permit);
-        let plan = runtime
-            .router
-            .plan(&request.model, &[Capability::Embeddings])?;
+        let traits = Traits::of_embeddings(&ctx.headers, &key_tags, estimate);
+        let plan = runtime.router.plan(&request.model, &traits, &self.health)?;
         ledger.record.route = plan.route.clone();
         let wanted = request.encoding_format.unwrap_or(EncodingFormat::Float);
         let deadline = (ctx.received + runtime.config.server.request_deadline).into();
-        let (mut response, deployment) =
-            execute::embeddings(&plan, &mut request, &mut ledger.record.attempts, deadline).await?;
+        let breaker = &runtime.config.resilience.breaker;
+        let attempts = &mut ledger.record.attempts;
+        let (mut response, deployment) = execute::run(
+            &plan,
+            &mut request,
+            &self.health,
+            breaker,
+            deadline,
+            attempts,
+        )
+        .await?;
         ledger.served(&deployment);
         encode_embeddings(&mut response, wanted)?;
-        let served = Served {
-            provider: deployment.provider_name.clone(),
-            model: deployment.name.clone(),
-            attempts: ledger.record.attempts.len(),
-        };
+        let served = Served::new(&deployment, &ledger.record.attempts);
         Ok((response, served))
     }
 
@@ -372,22 +448,6 @@ fn validate_chat(request: &ChatCompletionRequest) -> Result<(), GatewayError> {
         .with_param("messages"));
     }
     Ok(())
-}
-
-/// The capabilities a chat request needs from a deployment.
-fn needs(request: &ChatCompletionRequest) -> Vec<Capability> {
-    let mut needs = vec![Capability::Chat];
-    if request.tools.as_ref().is_some_and(|t| !t.is_empty()) {
-        needs.push(Capability::Tools);
-    }
-    let has_image = request.messages.iter().any(|m| match &m.content {
-        Some(MessageContent::Parts(parts)) => parts.iter().any(|p| p.image_url.is_some()),
-        _ => false,
-    });
-    if has_image {
-        needs.push(Capability::Vision);
-    }
-    needs
 }
 
 /// Gives the client the encoding it asked for, whatever the upstream returned.

@@ -13,6 +13,7 @@ use http::HeaderMap;
 pub enum Endpoint {
     ChatCompletions,
     Embeddings,
+    Admin,
 }
 
 impl Endpoint {
@@ -20,6 +21,7 @@ impl Endpoint {
         match self {
             Endpoint::ChatCompletions => "chat.completions",
             Endpoint::Embeddings => "embeddings",
+            Endpoint::Admin => "admin",
         }
     }
 }

@@ -1,65 +1,268 @@
-//! Route: turns the model name a client asked for into a [`Plan`], the ordered list of
-//! deployments to try. A name is either a route (an alias with a strategy and targets) or a
-//! model of the config. Unknown names get an error that lists what exists.
+//! Route: turns the model name a client asked for into a [`Plan`]: the deployments to try, in
+//! order, with the fallbacks and the retry budget that apply.
 //!
-//! Deployments that cannot serve the request (an embeddings-only model for a chat call, a model
-//! without vision for a request with images) are left out of the plan. The executor walks the
-//! plan; health (breakers, cooldowns) and the smarter strategies plug in here.
+//! A name is a route (an alias) or a model of the config; unknown names get an error that lists
+//! what exists. For a route, the first rule whose condition holds (headers, `user`, key tag,
+//! prompt size, tools, images, code, complexity) picks the targets, else the route's own
+//! targets; the strategy then orders them: `ordered` as listed, `weighted` by a weighted random
+//! draw, `lowest_latency` by power of two choices on the latency EWMA, `lowest_cost` by the
+//! price of this request's estimated tokens, `least_busy` by requests in flight. Deployments
+//! that cannot serve the request (a missing capability) are left out; deployments whose context
+//! window is known to be too small, or whose breaker is open, go last.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
-use crate::config::{Capability, Config, Strategy};
+use http::HeaderMap;
+use rand::Rng;
+use switchyard_wire::openai::{ChatCompletionRequest, MessageContent, Role};
+
+use crate::config::{
+    Capability, Complexity, Condition, Config, RetryConfig, Strategy, TargetConfig,
+};
 use crate::error::GatewayError;
+use crate::health::Health;
 use crate::provider::Deployment;
+
+/// Share of `lowest_latency` picks that go to a random target, so that a deployment that was
+/// slow once gets measured again.
+const LATENCY_EXPLORATION: f64 = 0.05;
+/// Output tokens assumed for cost ranking when the request sets no limit.
+const ASSUMED_OUTPUT_TOKENS: u64 = 256;
 
 pub struct Router {
     models: HashMap<String, Arc<Deployment>>,
     routes: HashMap<String, Route>,
+    retry: RetryConfig,
 }
 
 struct Route {
-    #[allow(dead_code)] // read by the strategies that come with the routing work
     strategy: Strategy,
-    targets: Vec<Arc<Deployment>>,
+    targets: Vec<Target>,
+    rules: Vec<Rule>,
+    context_fallbacks: Vec<Arc<Deployment>>,
+    policy_fallbacks: Vec<Arc<Deployment>>,
+    retry: RetryConfig,
 }
 
-/// The deployments to try for one request, in order.
+#[derive(Clone)]
+struct Target {
+    deployment: Arc<Deployment>,
+    weight: u32,
+}
+
+struct Rule {
+    when: Condition,
+    targets: Vec<Target>,
+    strategy: Option<Strategy>,
+}
+
+/// The deployments to try for one request.
 #[derive(Clone)]
 pub struct Plan {
     /// The route name when the client asked for an alias.
     pub route: Option<String>,
+    /// Index of the route rule that matched, if any.
+    pub rule: Option<usize>,
     pub targets: Vec<Arc<Deployment>>,
+    /// For a prompt that does not fit: tried only if larger than what failed.
+    pub context_fallbacks: Vec<Arc<Deployment>>,
+    /// For a refusal on content grounds.
+    pub policy_fallbacks: Vec<Arc<Deployment>>,
+    pub retry: RetryConfig,
+}
+
+/// What routing reads from a request.
+pub struct Traits<'a> {
+    pub headers: &'a HeaderMap,
+    pub user: Option<&'a str>,
+    pub key_tags: &'a [String],
+    pub prompt_tokens: u64,
+    pub max_output_tokens: Option<u32>,
+    pub has_tools: bool,
+    pub has_images: bool,
+    pub has_code: bool,
+    pub complexity: Complexity,
+    pub needs: Vec<Capability>,
+}
+
+/// Words that mark a request as asking for reasoning rather than recall.
+const HARD_WORDS: &[&str] = &[
+    "prove",
+    "step by step",
+    "step-by-step",
+    "analyze",
+    "analyse",
+    "debug",
+    "refactor",
+    "derive",
+    "optimize",
+    "optimise",
+    "architecture",
+    "trade-off",
+    "tradeoff",
+];
+
+impl<'a> Traits<'a> {
+    /// Reads a chat request. The complexity heuristic (docs/routing.md): a request is `hard`
+    /// when its prompt is at least 1,000 estimated tokens, it carries tools or a fenced code
+    /// block, the conversation has more than 6 messages, or the last user message asks for
+    /// reasoning ("prove", "step by step", "debug", …); otherwise it is `simple`.
+    pub fn of_chat(
+        request: &'a ChatCompletionRequest,
+        headers: &'a HeaderMap,
+        key_tags: &'a [String],
+        prompt_tokens: u64,
+    ) -> Traits<'a> {
+        let has_tools = request.tools.as_ref().is_some_and(|t| !t.is_empty());
+        let mut has_images = false;
+        let mut has_code = false;
+        for m in &request.messages {
+            match &m.content {
+                Some(MessageContent::Text(t)) => has_code |= t.contains("```"),
+                Some(MessageContent::Parts(parts)) => {
+                    for p in parts {
+                        has_images |= p.image_url.is_some();
+                        has_code |= p.text.as_ref().is_some_and(|t| t.contains("```"));
+                    }
+                }
+                None => {}
+            }
+        }
+        let asks_reasoning = request
+            .messages
+            .iter()
+            .rev()
+            .find(|m| m.role == Role::User)
+            .and_then(|m| m.content.as_ref())
+            .is_some_and(|c| {
+                let text = c.text().to_lowercase();
+                HARD_WORDS.iter().any(|w| text.contains(w))
+            });
+        let hard = prompt_tokens >= 1000
+            || has_tools
+            || has_code
+            || request.messages.len() > 6
+            || asks_reasoning;
+        let mut needs = vec![Capability::Chat];
+        if has_tools {
+            needs.push(Capability::Tools);
+        }
+        if has_images {
+            needs.push(Capability::Vision);
+        }
+        Traits {
+            headers,
+            user: request.user.as_deref(),
+            key_tags,
+            prompt_tokens,
+            max_output_tokens: request.output_token_limit(),
+            has_tools,
+            has_images,
+            has_code,
+            complexity: if hard {
+                Complexity::Hard
+            } else {
+                Complexity::Simple
+            },
+            needs,
+        }
+    }
+
+    /// Reads an embeddings request.
+    pub fn of_embeddings(
+        headers: &'a HeaderMap,
+        key_tags: &'a [String],
+        prompt_tokens: u64,
+    ) -> Traits<'a> {
+        Traits {
+            headers,
+            user: None,
+            key_tags,
+            prompt_tokens,
+            max_output_tokens: None,
+            has_tools: false,
+            has_images: false,
+            has_code: false,
+            complexity: Complexity::Simple,
+            needs: vec![Capability::Embeddings],
+        }
+    }
+
+    fn matches(&self, c: &Condition) -> bool {
+        let headers_ok = c.headers.iter().all(|(name, want)| {
+            self.headers
+                .get(name.as_str())
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v == want)
+        });
+        headers_ok
+            && (c.users.is_empty() || self.user.is_some_and(|u| c.users.iter().any(|x| x == u)))
+            && c.key_tag.as_ref().is_none_or(|t| self.key_tags.contains(t))
+            && c.min_prompt_tokens.is_none_or(|n| self.prompt_tokens >= n)
+            && c.max_prompt_tokens.is_none_or(|n| self.prompt_tokens <= n)
+            && c.has_tools.is_none_or(|b| b == self.has_tools)
+            && c.has_images.is_none_or(|b| b == self.has_images)
+            && c.has_code.is_none_or(|b| b == self.has_code)
+            && c.complexity.is_none_or(|x| x == self.complexity)
+    }
 }
 
 impl Router {
-    pub fn new(config: &Config, deployments: Vec<Arc<Deployment>>) -> Router {
+    pub fn new(config: &Config, deployments: &[Arc<Deployment>]) -> Router {
         let models: HashMap<String, Arc<Deployment>> = deployments
-            .into_iter()
-            .map(|d| (d.name.clone(), d))
+            .iter()
+            .map(|d| (d.name.clone(), d.clone()))
             .collect();
+        let resolve = |targets: &[TargetConfig]| -> Vec<Target> {
+            targets
+                .iter()
+                .filter_map(|t| {
+                    models.get(t.model()).map(|d| Target {
+                        deployment: d.clone(),
+                        weight: t.weight(),
+                    })
+                })
+                .collect()
+        };
+        let names = |names: &[String]| -> Vec<Arc<Deployment>> {
+            names
+                .iter()
+                .filter_map(|n| models.get(n).cloned())
+                .collect()
+        };
         let routes = config
             .routes
             .iter()
             .map(|(name, r)| {
-                let targets = r
-                    .targets
-                    .iter()
-                    .filter_map(|t| models.get(t).cloned())
-                    .collect();
-                (
-                    name.clone(),
-                    Route {
-                        strategy: r.strategy,
-                        targets,
-                    },
-                )
+                let route = Route {
+                    strategy: r.strategy,
+                    targets: resolve(&r.targets),
+                    rules: r
+                        .rules
+                        .iter()
+                        .map(|rule| Rule {
+                            when: rule.when.clone(),
+                            targets: resolve(&rule.targets),
+                            strategy: rule.strategy,
+                        })
+                        .collect(),
+                    context_fallbacks: names(&r.fallbacks.context_window),
+                    policy_fallbacks: names(&r.fallbacks.content_policy),
+                    retry: r.retry.unwrap_or(config.resilience.retry),
+                };
+                (name.clone(), route)
             })
             .collect();
-        Router { models, routes }
+        Router {
+            models,
+            routes,
+            retry: config.resilience.retry,
+        }
     }
 
-    /// Every name a client can ask for, routes first, sorted.
+    /// Every name a client can ask for: routes and models, each sorted.
     pub fn names(&self) -> (Vec<&str>, Vec<&str>) {
         let mut routes: Vec<&str> = self.routes.keys().map(String::as_str).collect();
         let mut models: Vec<&str> = self.models.keys().map(String::as_str).collect();
@@ -68,22 +271,54 @@ impl Router {
         (routes, models)
     }
 
-    /// The plan for `requested`, keeping only deployments that have every capability in `needs`.
-    pub fn plan(&self, requested: &str, needs: &[Capability]) -> Result<Plan, GatewayError> {
-        let (route, candidates): (Option<String>, Vec<Arc<Deployment>>) =
-            if let Some(r) = self.routes.get(requested) {
-                (Some(requested.to_owned()), r.targets.clone())
-            } else if let Some(d) = self.models.get(requested) {
-                (None, vec![d.clone()])
-            } else {
-                return Err(self.unknown(requested));
+    pub fn plan(
+        &self,
+        requested: &str,
+        traits: &Traits,
+        health: &Health,
+    ) -> Result<Plan, GatewayError> {
+        let mut plan = if let Some(r) = self.routes.get(requested) {
+            let rule = r.rules.iter().position(|rule| traits.matches(&rule.when));
+            let (targets, strategy) = match rule {
+                Some(i) => (
+                    &r.rules[i].targets,
+                    r.rules[i].strategy.unwrap_or(r.strategy),
+                ),
+                None => (&r.targets, r.strategy),
             };
-        let targets: Vec<Arc<Deployment>> = candidates
-            .into_iter()
-            .filter(|d| needs.iter().all(|c| d.can(*c)))
-            .collect();
-        if targets.is_empty() {
-            let needs: Vec<String> = needs
+            let capable: Vec<Target> = targets
+                .iter()
+                .filter(|t| traits.needs.iter().all(|c| t.deployment.can(*c)))
+                .cloned()
+                .collect();
+            Plan {
+                route: Some(requested.to_owned()),
+                rule,
+                targets: order(strategy, capable, traits, health),
+                context_fallbacks: r.context_fallbacks.clone(),
+                policy_fallbacks: r.policy_fallbacks.clone(),
+                retry: r.retry,
+            }
+        } else if let Some(d) = self.models.get(requested) {
+            let targets = if traits.needs.iter().all(|c| d.can(*c)) {
+                vec![d.clone()]
+            } else {
+                vec![]
+            };
+            Plan {
+                route: None,
+                rule: None,
+                targets,
+                context_fallbacks: vec![],
+                policy_fallbacks: vec![],
+                retry: self.retry,
+            }
+        } else {
+            return Err(self.unknown(requested));
+        };
+        if plan.targets.is_empty() {
+            let needs: Vec<String> = traits
+                .needs
                 .iter()
                 .map(|c| format!("{c:?}").to_lowercase())
                 .collect();
@@ -96,7 +331,15 @@ impl Router {
             )
             .with_param("model"));
         }
-        Ok(Plan { route, targets })
+        // Known-too-small context windows and open breakers go last, keeping their order.
+        let now = Instant::now();
+        let needed = traits.prompt_tokens;
+        plan.targets.sort_by_key(|d| {
+            let too_small = d.context_window.is_some_and(|w| u64::from(w) < needed);
+            let open = !health.deployment(&d.name).is_available(now);
+            (too_small, open)
+        });
+        Ok(plan)
     }
 
     fn unknown(&self, requested: &str) -> GatewayError {
@@ -116,4 +359,78 @@ impl Router {
         )
         .with_param("model")
     }
+}
+
+/// Orders targets by a strategy.
+fn order(
+    strategy: Strategy,
+    mut targets: Vec<Target>,
+    traits: &Traits,
+    health: &Health,
+) -> Vec<Arc<Deployment>> {
+    let mut rng = rand::rng();
+    match strategy {
+        Strategy::Ordered => {}
+        Strategy::Weighted => {
+            // Efraimidis–Spirakis: sorting by u^(1/w) descending draws without replacement in
+            // proportion to the weights; weight 0 goes last.
+            let mut keyed: Vec<(f64, Target)> = targets
+                .into_iter()
+                .map(|t| {
+                    let key = if t.weight == 0 {
+                        -1.0
+                    } else {
+                        rng.random::<f64>().powf(1.0 / f64::from(t.weight))
+                    };
+                    (key, t)
+                })
+                .collect();
+            keyed.sort_by(|a, b| b.0.total_cmp(&a.0));
+            targets = keyed.into_iter().map(|(_, t)| t).collect();
+        }
+        Strategy::LowestLatency => {
+            // Unmeasured deployments score zero, so each gets measured first.
+            let score = |t: &Target| {
+                health
+                    .deployment(&t.deployment.name)
+                    .latency_score()
+                    .unwrap_or_default()
+            };
+            targets.sort_by_key(|t| score(t));
+            if targets.len() >= 2 {
+                let first = if rng.random::<f64>() < LATENCY_EXPLORATION {
+                    rng.random_range(0..targets.len())
+                } else {
+                    // Power of two choices: the better of two random picks.
+                    let a = rng.random_range(0..targets.len());
+                    let mut b = rng.random_range(0..targets.len() - 1);
+                    if b >= a {
+                        b += 1;
+                    }
+                    a.min(b) // sorted by score, so the lower index is the faster
+                };
+                let chosen = targets.remove(first);
+                targets.insert(0, chosen);
+            }
+        }
+        Strategy::LowestCost => {
+            let output = traits
+                .max_output_tokens
+                .map_or(ASSUMED_OUTPUT_TOKENS, u64::from);
+            let cost = |t: &Target| {
+                let p = &t.deployment.price;
+                traits.prompt_tokens as f64 * p.input + output as f64 * p.output
+            };
+            targets.sort_by(|a, b| cost(a).total_cmp(&cost(b)));
+        }
+        Strategy::LeastBusy => {
+            // Shuffle first so that ties are broken at random, then a stable sort.
+            for i in (1..targets.len()).rev() {
+                let j = rng.random_range(0..=i);
+                targets.swap(i, j);
+            }
+            targets.sort_by_key(|t| health.deployment(&t.deployment.name).in_flight());
+        }
+    }
+    targets.into_iter().map(|t| t.deployment).collect()
 }

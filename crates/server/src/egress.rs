@@ -111,6 +111,11 @@ fn set_common(headers: &mut axum::http::HeaderMap, request_id: &str, served: Opt
             headers.insert("x-switchyard-model", v);
         }
         headers.insert("x-switchyard-attempts", HeaderValue::from(s.attempts));
+        if !s.fallback_path.is_empty()
+            && let Ok(v) = HeaderValue::from_str(&s.fallback_path.join(", "))
+        {
+            headers.insert("x-switchyard-fallback-path", v);
+        }
     }
 }
 

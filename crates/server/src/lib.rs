@@ -6,6 +6,7 @@
 
 pub mod egress;
 pub mod ingress;
+pub mod reload;
 
 use std::sync::Arc;
 
@@ -30,6 +31,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/models", get(models))
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
+        .route("/admin/health", get(admin_health))
         .fallback(unknown_endpoint)
         .with_state(state)
 }
@@ -61,6 +63,15 @@ async fn ready(State(app): Shared) -> Response {
     egress::json(&id, StatusCode::OK, &body, None)
 }
 
+/// Live health of every deployment (breaker, latency EWMA, in-flight) and provider key.
+async fn admin_health(State(app): Shared, headers: axum::http::HeaderMap) -> Response {
+    let ctx = switchyard_core::RequestContext::new(switchyard_core::Endpoint::Admin, headers);
+    match app.gateway.authorize_admin(ctx.credential.as_deref()).await {
+        Ok(()) => egress::json(&ctx.id, StatusCode::OK, &app.gateway.health_report(), None),
+        Err(e) => egress::error(&ctx.id, &e),
+    }
+}
+
 async fn unknown_endpoint(method: Method, uri: Uri) -> Response {
     let id = switchyard_core::request::new_request_id();
     let e = GatewayError::new(
@@ -68,7 +79,7 @@ async fn unknown_endpoint(method: Method, uri: Uri) -> Response {
         "invalid_request_error",
         "unknown_endpoint",
         format!(
-            "{method} {} is not an endpoint of Switchyard; it serves POST /v1/chat/completions, POST /v1/embeddings, GET /v1/models, GET /health/live and GET /health/ready",
+            "{method} {} is not an endpoint of Switchyard; it serves POST /v1/chat/completions, POST /v1/embeddings, GET /v1/models, GET /health/live, GET /health/ready and GET /admin/health",
             uri.path()
         ),
     );

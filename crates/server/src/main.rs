@@ -26,6 +26,9 @@ enum Command {
         /// Address to listen on, overriding server.listen (default 127.0.0.1:4000).
         #[arg(short, long, env = "SWITCHYARD_LISTEN")]
         listen: Option<SocketAddr>,
+        /// Do not watch the config file for changes (SIGHUP still reloads it).
+        #[arg(long, env = "SWITCHYARD_NO_WATCH")]
+        no_watch: bool,
         /// Log format: "text" for people, "json" for log collectors.
         #[arg(long, default_value = "text", env = "SWITCHYARD_LOG_FORMAT")]
         log_format: LogFormat,
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Command::Serve {
             config,
             listen,
+            no_watch,
             log_format,
         } => {
             init_logging(log_format);
@@ -64,7 +68,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(serve(config, listen)) {
+            match runtime.block_on(serve(config, listen, !no_watch)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e}");
@@ -94,7 +98,11 @@ fn check_config(file: &std::path::Path) -> ExitCode {
     }
 }
 
-async fn serve(config_path: Option<PathBuf>, listen: Option<SocketAddr>) -> Result<(), String> {
+async fn serve(
+    config_path: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    watch: bool,
+) -> Result<(), String> {
     let started = std::time::Instant::now();
     let path = config_path.or_else(|| {
         let default = PathBuf::from("switchyard.yaml");
@@ -114,6 +122,22 @@ async fn serve(config_path: Option<PathBuf>, listen: Option<SocketAddr>) -> Resu
     let models = config.models.len();
     let routes = config.routes.len();
     let built = switchyard_server::build(config).await?;
+    if let Some(p) = &path {
+        switchyard_server::reload::on_sighup(p.clone(), built.state.clone());
+    }
+    // Kept alive for as long as the server runs.
+    let _watcher = match &path {
+        Some(p) if watch => {
+            match switchyard_server::reload::watch(p.clone(), built.state.clone()) {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    tracing::warn!("hot reload is off: {e}");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e} (set server.listen or --listen)"))?;

@@ -12,9 +12,11 @@ pub mod http;
 pub mod mock;
 pub mod openai;
 
+use std::collections::BTreeMap;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use futures_util::Stream;
 use futures_util::future::BoxFuture;
@@ -24,7 +26,7 @@ use switchyard_wire::openai::{
 };
 
 use crate::config::{Capability, Config, Dialect, Price, ProviderConfig};
-use crate::error::ProviderError;
+use crate::error::{ErrorClass, ProviderError};
 
 /// A stream of canonical chunks. It ends after the last chunk, or after one `Err`.
 pub type ChunkStream =
@@ -51,6 +53,12 @@ pub trait Provider: Send + Sync {
         request: &'a EmbeddingsRequest,
         deployment: &'a Deployment,
     ) -> BoxFuture<'a, Result<EmbeddingsResponse, ProviderError>>;
+
+    /// The provider's key pool, if it has one: the executor asks it whether another key is
+    /// ready, the admin API shows its health.
+    fn keys(&self) -> Option<&KeyPool> {
+        None
+    }
 }
 
 /// One model served by one provider: what a route's target resolves to.
@@ -88,17 +96,20 @@ pub fn build(
     })
 }
 
-/// Builds every deployment of a config.
-pub fn deployments(config: &Config) -> Result<Vec<Arc<Deployment>>, String> {
-    let mut providers = std::collections::HashMap::new();
+/// Builds every provider and deployment of a config.
+#[allow(clippy::type_complexity)]
+pub fn build_all(
+    config: &Config,
+) -> Result<(BTreeMap<String, Arc<dyn Provider>>, Vec<Arc<Deployment>>), String> {
+    let mut providers = BTreeMap::new();
     for (name, p) in &config.providers {
-        providers.insert(name.as_str(), build(name, p, &config.server)?);
+        providers.insert(name.clone(), build(name, p, &config.server)?);
     }
-    config
+    let deployments = config
         .models
         .iter()
         .map(|(name, m)| {
-            let provider = providers.get(m.provider.as_str()).ok_or_else(|| {
+            let provider = providers.get(&m.provider).ok_or_else(|| {
                 format!("models.{name}.provider: unknown provider {}", m.provider)
             })?;
             Ok(Arc::new(Deployment {
@@ -112,29 +123,185 @@ pub fn deployments(config: &Config) -> Result<Vec<Arc<Deployment>>, String> {
                 capabilities: m.capabilities.clone(),
             }))
         })
-        .collect()
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok((providers, deployments))
 }
 
-/// A provider's API keys, handed out round-robin.
+/// A provider's API keys, handed out round-robin, each with its own health: a key the provider
+/// rate-limits cools down for its Retry-After, a key it rejects is set aside for a long while,
+/// and a cooling key is never used while another is ready. Kept per replica.
 pub struct KeyPool {
-    keys: Vec<String>,
+    keys: Vec<PoolKey>,
     next: AtomicUsize,
+}
+
+struct PoolKey {
+    secret: String,
+    /// Milliseconds since [`epoch`] before which the key must not be used.
+    blocked_until: AtomicU64,
+    /// Why it is blocked: 0 ready, 1 rate limited, 2 rejected, 3 out of quota.
+    reason: AtomicU8,
+}
+
+/// What [`KeyPool::pick`] found.
+#[derive(Debug, PartialEq)]
+pub enum KeyPick<'a> {
+    /// The provider takes no key.
+    Keyless,
+    Key(usize, &'a str),
+    /// Every key is cooling down; the first is ready again after this long.
+    AllBlocked(Duration),
+}
+
+/// How long a credential the provider rejected is set aside before it is tried again.
+const REJECTED_KEY_PAUSE: Duration = Duration::from_secs(600);
+/// How long a key out of quota or credit is set aside.
+const BILLING_KEY_PAUSE: Duration = Duration::from_secs(3600);
+/// Cooldown of a rate-limited key whose provider gave no Retry-After.
+const DEFAULT_RATE_LIMIT_PAUSE: Duration = Duration::from_secs(5);
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn now_ms() -> u64 {
+    epoch().elapsed().as_millis() as u64
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KeySnapshot {
+    /// The key's first characters and length, never the key.
+    pub key: String,
+    /// `ready`, `rate_limited`, `rejected` or `out_of_quota`.
+    pub state: &'static str,
+    pub ready_in_ms: Option<u64>,
 }
 
 impl KeyPool {
     pub fn new(keys: Vec<String>) -> Self {
         KeyPool {
-            keys,
+            keys: keys
+                .into_iter()
+                .map(|secret| PoolKey {
+                    secret,
+                    blocked_until: AtomicU64::new(0),
+                    reason: AtomicU8::new(0),
+                })
+                .collect(),
             next: AtomicUsize::new(0),
         }
     }
 
-    /// The next key, or `None` for a keyless provider.
-    pub fn pick(&self) -> Option<&str> {
+    /// The next ready key, round-robin.
+    pub fn pick(&self) -> KeyPick<'_> {
         if self.keys.is_empty() {
-            return None;
+            return KeyPick::Keyless;
         }
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.keys.len();
-        Some(&self.keys[i])
+        let now = now_ms();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let n = self.keys.len();
+        let mut soonest = u64::MAX;
+        for offset in 0..n {
+            let i = (start + offset) % n;
+            let until = self.keys[i].blocked_until.load(Ordering::Relaxed);
+            if until <= now {
+                return KeyPick::Key(i, &self.keys[i].secret);
+            }
+            soonest = soonest.min(until - now);
+        }
+        KeyPick::AllBlocked(Duration::from_millis(soonest))
+    }
+
+    /// Whether a call could be made now.
+    pub fn has_ready_key(&self) -> bool {
+        let now = now_ms();
+        self.keys.is_empty()
+            || self
+                .keys
+                .iter()
+                .any(|k| k.blocked_until.load(Ordering::Relaxed) <= now)
+    }
+
+    /// Learns from a failed call made with key `index`.
+    pub fn report(&self, index: usize, error: &ProviderError) {
+        let Some(key) = self.keys.get(index) else {
+            return;
+        };
+        let (pause, reason) = match error.class {
+            ErrorClass::RateLimited => (error.retry_after.unwrap_or(DEFAULT_RATE_LIMIT_PAUSE), 1),
+            ErrorClass::Auth => (REJECTED_KEY_PAUSE, 2),
+            ErrorClass::Billing => (BILLING_KEY_PAUSE, 3),
+            _ => return,
+        };
+        key.blocked_until
+            .store(now_ms() + pause.as_millis() as u64, Ordering::Relaxed);
+        key.reason.store(reason, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> Vec<KeySnapshot> {
+        let now = now_ms();
+        self.keys
+            .iter()
+            .map(|k| {
+                let until = k.blocked_until.load(Ordering::Relaxed);
+                let blocked = until > now;
+                KeySnapshot {
+                    key: crate::config::mask(&k.secret),
+                    state: match (blocked, k.reason.load(Ordering::Relaxed)) {
+                        (false, _) => "ready",
+                        (true, 1) => "rate_limited",
+                        (true, 2) => "rejected",
+                        (true, _) => "out_of_quota",
+                    },
+                    ready_in_ms: blocked.then(|| until - now),
+                }
+            })
+            .collect()
+    }
+
+    /// The error returned, without calling upstream, when every key is cooling down.
+    pub fn all_blocked_error(&self, provider: &str, wait: Duration) -> ProviderError {
+        let mut e = ProviderError::new(
+            ErrorClass::RateLimited,
+            provider,
+            format!(
+                "all {} keys are cooling down after upstream rate limits or rejections; the first is ready in {:.1}s",
+                self.keys.len(),
+                wait.as_secs_f64()
+            ),
+        );
+        e.retry_after = Some(wait);
+        e
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rate_limited_key_is_skipped_until_its_cooldown_ends() {
+        let pool = KeyPool::new(vec!["a".into(), "b".into()]);
+        let mut e = ProviderError::new(ErrorClass::RateLimited, "p", "slow down");
+        e.retry_after = Some(Duration::from_secs(60));
+        pool.report(0, &e);
+        for _ in 0..10 {
+            assert_eq!(pool.pick(), KeyPick::Key(1, "b"));
+        }
+        pool.report(1, &e);
+        assert!(matches!(pool.pick(), KeyPick::AllBlocked(d) if d > Duration::from_secs(59)));
+        assert!(!pool.has_ready_key());
+        assert_eq!(pool.snapshot()[0].state, "rate_limited");
+    }
+
+    #[test]
+    fn bad_requests_do_not_cool_keys() {
+        let pool = KeyPool::new(vec!["a".into()]);
+        pool.report(
+            0,
+            &ProviderError::new(ErrorClass::InvalidRequest, "p", "bad"),
+        );
+        assert_eq!(pool.pick(), KeyPick::Key(0, "a"));
     }
 }

@@ -17,7 +17,7 @@ use switchyard_wire::openai::{
     EmbeddingsResponse, ErrorBody,
 };
 
-use super::{ChatReply, ChunkStream, Deployment, KeyPool, Provider, http};
+use super::{ChatReply, ChunkStream, Deployment, KeyPick, KeyPool, Provider, http};
 use crate::config::{ProviderConfig, ProviderKind, ServerConfig, Timeouts};
 use crate::error::{ErrorClass, ProviderError};
 
@@ -69,20 +69,27 @@ impl OpenAiProvider {
         }
     }
 
-    fn post(&self, url: String, body: Vec<u8>) -> reqwest::RequestBuilder {
-        let mut rb = self
+    /// Posts a JSON body with the next ready key; a failure is reported to the key pool.
+    async fn post(&self, url: String, body: Vec<u8>) -> Result<reqwest::Response, ProviderError> {
+        let rb = self
             .client
             .post(url)
             .headers(self.headers.clone())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body);
-        if let Some(key) = self.keys.pick() {
-            rb = match self.kind {
-                ProviderKind::Azure => rb.header("api-key", key),
-                _ => rb.bearer_auth(key),
-            };
+        let (rb, key) = match self.keys.pick() {
+            KeyPick::Keyless => (rb, None),
+            KeyPick::Key(i, key) => match self.kind {
+                ProviderKind::Azure => (rb.header("api-key", key), Some(i)),
+                _ => (rb.bearer_auth(key), Some(i)),
+            },
+            KeyPick::AllBlocked(wait) => return Err(self.keys.all_blocked_error(&self.name, wait)),
+        };
+        let result = http::send(&self.name, rb, &self.timeouts).await;
+        if let (Err(e), Some(i)) = (&result, key) {
+            self.keys.report(i, e);
         }
-        rb
+        result
     }
 
     fn protocol_error(&self, e: serde_json::Error) -> ProviderError {
@@ -116,7 +123,7 @@ impl Provider for OpenAiProvider {
         Box::pin(async move {
             let body = serde_json::to_vec(request).map_err(|e| self.protocol_error(e))?;
             let url = self.url(&deployment.upstream_model, "chat/completions");
-            let response = http::send(&self.name, self.post(url, body), &self.timeouts).await?;
+            let response = self.post(url, body).await?;
             if request.is_stream() {
                 let events = http::events(
                     self.name.clone(),
@@ -142,9 +149,13 @@ impl Provider for OpenAiProvider {
         Box::pin(async move {
             let body = serde_json::to_vec(request).map_err(|e| self.protocol_error(e))?;
             let url = self.url(&deployment.upstream_model, "embeddings");
-            let response = http::send(&self.name, self.post(url, body), &self.timeouts).await?;
+            let response = self.post(url, body).await?;
             http::read_json(&self.name, response, self.timeouts.idle, MAX_RESPONSE_BODY).await
         })
+    }
+
+    fn keys(&self) -> Option<&KeyPool> {
+        Some(&self.keys)
     }
 }
 

@@ -19,7 +19,7 @@ use reqwest::header::HeaderMap;
 use switchyard_wire::anthropic::MessagesResponse;
 use switchyard_wire::openai::{ChatCompletionRequest, EmbeddingsRequest, EmbeddingsResponse};
 
-use super::{ChatReply, Deployment, KeyPool, Provider, http};
+use super::{ChatReply, Deployment, KeyPick, KeyPool, Provider, http};
 use crate::config::{ProviderConfig, ServerConfig, Timeouts};
 use crate::error::{ErrorClass, ProviderError};
 use crate::request::unix_secs;
@@ -85,10 +85,21 @@ impl Provider for AnthropicProvider {
                 .headers(self.headers.clone())
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body);
-            if let Some(key) = self.keys.pick() {
-                rb = rb.header("x-api-key", key);
+            let key = match self.keys.pick() {
+                KeyPick::Keyless => None,
+                KeyPick::Key(i, key) => {
+                    rb = rb.header("x-api-key", key);
+                    Some(i)
+                }
+                KeyPick::AllBlocked(wait) => {
+                    return Err(self.keys.all_blocked_error(&self.name, wait));
+                }
+            };
+            let result = http::send(&self.name, rb, &self.timeouts).await;
+            if let (Err(e), Some(i)) = (&result, key) {
+                self.keys.report(i, e);
             }
-            let response = http::send(&self.name, rb, &self.timeouts).await?;
+            let response = result?;
             if request.is_stream() {
                 let events = http::events(
                     self.name.clone(),
@@ -123,5 +134,9 @@ impl Provider for AnthropicProvider {
             &self.name,
             message,
         ))))
+    }
+
+    fn keys(&self) -> Option<&KeyPool> {
+        Some(&self.keys)
     }
 }
