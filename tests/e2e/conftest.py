@@ -2,14 +2,19 @@
 
 One session-scoped gateway process (the real ``switchyard`` binary, path from
 ``SWITCHYARD_BIN``, default ``target/debug/switchyard``) is started from a
-config generated at runtime that points at the mock upstreams of
-``upstreams.py``.  A second gateway with a small ``max_body_size`` is started
-on demand.  When a test fails, the gateways' stderr for that test is attached
-to the report.
+config generated at runtime (``gateway.gateway_config``) that points at the
+mock upstreams of ``upstreams.py``, on ports chosen at runtime.  Smaller
+gateways are started on demand: one with ``max_body_size: 64KB``, one with
+``auth.api_keys``, and throwaway ones in test_lifecycle.py.  When a test fails,
+what the gateways wrote to stderr during that test is attached to the report.
+
+Run: ``tests/run`` (builds, then ``.venv/bin/python -m pytest tests/e2e -q``);
+``SWITCHYARD_BIN`` points at the binary under test.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,10 +25,10 @@ import pytest
 
 from gateway import (
     ANTHROPIC_KEY,
+    AUTH_CONFIG,
     OPENAI_ENV_KEY,
     OPENAI_KEY,
     OPENAI_POOL_KEYS,
-    AUTH_CONFIG,
     RUNNING,
     SMALL_BODY_CONFIG,
     Gateway,
@@ -31,7 +36,6 @@ from gateway import (
     gateway_config,
 )
 from upstreams import AnthropicUpstream, OpenAIUpstream
-
 
 # ---------------------------------------------------------------------------
 # fixtures
@@ -90,8 +94,12 @@ def auth_gateway(workdir):
 
 
 @pytest.fixture(scope="session")
-def client(gateway) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"http://127.0.0.1:{gateway.port}/v1", api_key="anything", max_retries=0, timeout=20)
+def client(gateway):
+    c = openai.OpenAI(base_url=f"http://127.0.0.1:{gateway.port}/v1", api_key="anything", max_retries=0, timeout=20)
+    try:
+        yield c
+    finally:
+        c.close()
 
 
 @pytest.fixture(scope="session")
@@ -113,7 +121,8 @@ def nonce() -> str:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
-    item._gw_log_offsets = {id(g): g.log_size() for g in RUNNING}
+    item._gw_t0 = time.monotonic()
+    item._gw_log_offsets = {id(g): g.log_size() for g in RUNNING if g.proc is not None and g.proc.poll() is None}
     yield
 
 
@@ -124,10 +133,17 @@ def pytest_runtest_makereport(item, call):
     if not rep.failed:
         return
     offsets = getattr(item, "_gw_log_offsets", {})
+    t0 = getattr(item, "_gw_t0", 0.0)
     for g in RUNNING:
-        text = g.log_text(offsets.get(id(g), 0))
-        lines = text.splitlines()
+        if id(g) not in offsets and g.started_at < t0:
+            continue  # stopped before this test began
+        code = g.proc.poll() if g.proc is not None else None
+        lines = g.log_text(offsets.get(id(g), 0)).splitlines()
+        if not lines and code is None:
+            continue
         if len(lines) > 200:
-            lines = ["[... earlier lines cut ...]"] + lines[-200:]
-        status = "running" if g.proc is not None and g.proc.poll() is None else f"exited ({g.proc.poll() if g.proc else 'never started'})"
-        rep.sections.append((f"switchyard stderr: gateway {g.name!r} ({status}) during this test", "\n".join(lines) or "(nothing)"))
+            lines = ["[... earlier lines cut ...]", *lines[-200:]]
+        status = "running" if code is None else f"exited with code {code}"
+        rep.sections.append(
+            (f"switchyard stderr: gateway {g.name!r} ({status}) during this test", "\n".join(lines) or "(nothing)")
+        )

@@ -20,7 +20,7 @@ CLIENT_KEY = "sk-client-e2e-good"
 ANTHROPIC_KEY = "sk-ant-e2e-secret-93b0c5"
 MOCK_TEXT = "Hello from the mock provider."
 
-RUNNING: list["Gateway"] = []
+RUNNING: list[Gateway] = []  # every gateway started in this session, for the failure reports
 
 
 def gateway_bin() -> Path:
@@ -39,14 +39,23 @@ def free_port() -> int:
 class Gateway:
     """A running ``switchyard serve`` process."""
 
-    def __init__(self, name: str, config_text: str, workdir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        config_text: str,
+        workdir: Path,
+        env: dict[str, str] | None = None,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
         self.name = name
         self.workdir = workdir
         self.config_path = workdir / f"{name}.yaml"
         self.log_path = workdir / f"{name}.stderr.log"
         self.config_template = config_text
         self.env = env or {}
+        self.extra_args = extra_args
         self.proc: subprocess.Popen | None = None
+        self.started_at = float("inf")
         self.port = 0
         self._log = None
 
@@ -68,7 +77,7 @@ class Gateway:
         except FileNotFoundError:
             return 0
 
-    def start(self, timeout: float = 30.0) -> "Gateway":
+    def start(self, timeout: float = 30.0) -> Gateway:
         binary = gateway_bin()
         if not binary.exists():
             pytest.fail(
@@ -79,11 +88,21 @@ class Gateway:
         last_error = ""
         for _attempt in range(3):  # the free port may be taken between probe and bind
             self.port = free_port()
+            self.started_at = time.monotonic()
             self.config_path.write_text(self.config_template.replace("__PORT__", str(self.port)))
+            log_start = self.log_size()
             self._log = open(self.log_path, "ab")
             env = {"SWITCHYARD_LOG": "info", **os.environ, "RUST_BACKTRACE": "1", "NO_COLOR": "1", **self.env}
             self.proc = subprocess.Popen(
-                [str(binary), "serve", "--config", str(self.config_path), "--listen", f"127.0.0.1:{self.port}"],
+                [
+                    str(binary),
+                    "serve",
+                    "--config",
+                    str(self.config_path),
+                    "--listen",
+                    f"127.0.0.1:{self.port}",
+                    *self.extra_args,
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=self._log,
                 stderr=self._log,
@@ -105,23 +124,25 @@ class Gateway:
                     last_error = repr(e)
                 time.sleep(0.05)
             code = self.proc.poll()
-            log = self.log_text()
+            log = self.log_text(log_start)
             self.stop()
             if code is not None and "in use" in log.lower():
                 continue
+            what = f"exited with code {code} before it was ready" if code is not None else f"not ready within {timeout}s"
             pytest.fail(
-                f"gateway {self.name!r} did not become ready within {timeout}s "
-                f"(exit code {code}; last probe: {last_error})\n--- config ---\n{self.config_path.read_text()}"
+                f"gateway {self.name!r} {what} (last probe of /health/ready: {last_error})"
+                f"\n--- config ---\n{self.config_path.read_text()}"
                 f"\n--- stderr ---\n{log[-8000:]}",
                 pytrace=False,
             )
         pytest.fail(f"gateway {self.name!r} could not bind a port: {last_error}", pytrace=False)
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 2.0) -> None:
+        """SIGTERM, then SIGKILL after ``grace`` seconds (test_lifecycle checks the clean exit)."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(timeout=5)
+                self.proc.wait(timeout=grace)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
@@ -130,13 +151,58 @@ class Gateway:
             self._log = None
 
 
+# Models whose upstream fails on purpose, each on a provider of its own: a gateway may
+# rightly cool down a key or open a breaker after failures, and that must not leak into
+# other tests. model -> (upstream kind, upstream scenario, short timeouts?)
+ISOLATED_MODELS = {
+    "oai-limited": ("openai", "rate-limited", False),
+    "claude-limited": ("anthropic", "rate-limited", False),
+    "claude-limited-stream": ("anthropic", "rate-limited", False),
+    "oai-server-error": ("openai", "server-error", False),
+    "claude-server-error": ("anthropic", "server-error", False),
+    "oai-bad-request": ("openai", "bad-request", False),
+    "claude-bad-request": ("anthropic", "bad-request", False),
+    "oai-drop": ("openai", "drop-mid-stream", False),
+    "claude-drop": ("anthropic", "drop-mid-stream", False),
+    "claude-overloaded": ("anthropic", "error-after-200", False),
+    "oai-hang": ("openai", "hang", True),
+    "claude-hang": ("anthropic", "hang", True),
+    "oai-stall": ("openai", "stall-mid-stream", True),
+    "claude-stall": ("anthropic", "stall-mid-stream", True),
+    "oai-flaky-429": ("openai", "rate-limited-once", False),
+    "claude-flaky-429": ("anthropic", "rate-limited-once", False),
+    "oai-flaky-500": ("openai", "server-error-once", False),
+    "claude-flaky-500": ("anthropic", "server-error-once", False),
+}
+
+
+def _isolated(oai_url: str, anthropic_url: str) -> tuple[str, str]:
+    providers, models = [], []
+    for model, (side, scenario, short) in ISOLATED_MODELS.items():
+        timeouts = "{ connect: 1s, first_byte: 500ms, idle: 500ms }" if short else "{ connect: 2s, first_byte: 30s, idle: 10s }"
+        if side == "openai":
+            kind, url, key = "openai_compatible", f"{oai_url}/v1", OPENAI_KEY
+        else:
+            kind, url, key = "anthropic", anthropic_url, ANTHROPIC_KEY
+        providers.append(
+            f'  p-{model}:\n    kind: {kind}\n    base_url: "{url}"\n    api_key: "{key}"\n    timeouts: {timeouts}\n'
+        )
+        models.append(f"  {model}:\n    provider: p-{model}\n    upstream: {scenario}\n")
+    return "".join(providers), "".join(models)
+
+
 def gateway_config(oai_url: str, anthropic_url: str, dead_url: str = "http://127.0.0.1:9") -> str:
     """The main test config. ``dead_url`` is an address where nothing listens."""
+    isolated_providers, isolated_models = _isolated(oai_url, anthropic_url)
     return f"""\
 server:
   listen: "127.0.0.1:__PORT__"
 records:
   log: true        # one structured line per request on stderr: shown for failing tests
+resilience:
+  # Retry-After up to 2s is waited for and retried; longer (the 7s of the rate-limited
+  # scenario) goes straight back to the client instead of holding the request.
+  retry: {{ max_retry_wait: 2s }}
 providers:
   oai:
     kind: openai_compatible
@@ -159,16 +225,6 @@ providers:
     api_key: "{ANTHROPIC_KEY}"
     headers: {{ anthropic-beta: "prompt-caching-2024-07-31" }}
     timeouts: {{ connect: 2s, first_byte: 30s, idle: 10s }}
-  oai_short:
-    kind: openai_compatible
-    base_url: "{oai_url}/v1"
-    api_key: "{OPENAI_KEY}"
-    timeouts: {{ connect: 1s, first_byte: 500ms, idle: 500ms }}
-  claude_short:
-    kind: anthropic
-    base_url: "{anthropic_url}"
-    api_key: "{ANTHROPIC_KEY}"
-    timeouts: {{ connect: 1s, first_byte: 500ms, idle: 500ms }}
   dead:
     kind: openai_compatible
     base_url: "{dead_url}/v1"
@@ -183,7 +239,7 @@ providers:
   demo_429:
     kind: mock
     mock: {{ failure_rate: 1.0, failure_status: 429 }}
-models:
+{isolated_providers}models:
   gpt-4o-mini:
     provider: oai
     upstream: gpt-4o-mini
@@ -195,51 +251,12 @@ models:
   oai-slow:
     provider: oai
     upstream: slow-stream
-  oai-drop:
-    provider: oai
-    upstream: drop-mid-stream
-  oai-limited:
-    provider: oai
-    upstream: rate-limited
   claude-sonnet:
     provider: claude
     upstream: claude-sonnet-4-5
   claude-slow:
     provider: claude
     upstream: slow-stream
-  claude-drop:
-    provider: claude
-    upstream: drop-mid-stream
-  claude-overloaded:
-    provider: claude
-    upstream: error-after-200
-  claude-limited:
-    provider: claude
-    upstream: rate-limited
-  oai-server-error:
-    provider: oai
-    upstream: server-error
-  claude-server-error:
-    provider: claude
-    upstream: server-error
-  oai-bad-request:
-    provider: oai
-    upstream: bad-request
-  claude-bad-request:
-    provider: claude
-    upstream: bad-request
-  oai-hang:
-    provider: oai_short
-    upstream: hang
-  claude-hang:
-    provider: claude_short
-    upstream: hang
-  oai-stall:
-    provider: oai_short
-    upstream: stall-mid-stream
-  claude-stall:
-    provider: claude_short
-    upstream: stall-mid-stream
   dead-model:
     provider: dead
     upstream: gpt-4o-mini
@@ -266,7 +283,7 @@ models:
     provider: demo
   text-embedding-3-small:
     provider: oai
-routes:
+{isolated_models}routes:
   smart:
     targets: [claude-sonnet, gpt-4o-mini]
   fast:
@@ -290,6 +307,20 @@ providers:
 models:
   demo-model:
     provider: demo
+"""
+
+SLOW_MOCK_CONFIG = """\
+server:
+  listen: "127.0.0.1:__PORT__"
+records:
+  database_url: none
+providers:
+  slow:
+    kind: mock
+    mock: { text: "one two three four five six", chunk_words: 1, chunk_interval: 150ms }
+models:
+  slow-mock:
+    provider: slow
 """
 
 SMALL_BODY_CONFIG = f"""\

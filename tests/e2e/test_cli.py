@@ -57,11 +57,13 @@ models:
 @pytest.mark.parametrize(
     "extra,path,needle",
     [
-        pytest.param("routes:\n  smart:\n    targets: [a, gpt-5o]\n", "routes.smart.targets[1]", "gpt-5o", id="unknown-route-target"),
+        pytest.param(
+            "routes:\n  smart:\n    targets: [a, gpt-5o]\n", "routes.smart.targets[1]", "gpt-5o", id="unknown-route-target"
+        ),
         pytest.param("  c:\n    provider: nope\n", "models.c.provider", "nope", id="unknown-provider"),
         pytest.param("  c:\n    provder: demo\n", "models.c.provder", "provder", id="misspelt-key"),
         pytest.param(
-            "  c:\n    provider: demo\n    upstream: \"${SWITCHYARD_E2E_SURELY_UNSET}\"\n",
+            '  c:\n    provider: demo\n    upstream: "${SWITCHYARD_E2E_SURELY_UNSET}"\n',
             "models.c.upstream",
             "SWITCHYARD_E2E_SURELY_UNSET",
             id="unset-env-var",
@@ -81,7 +83,7 @@ def test_check_config_invalid_names_the_path(tmp_path: Path, extra: str, path: s
 
 def test_check_config_env_default(tmp_path: Path):
     cfg = tmp_path / "ok.yaml"
-    cfg.write_text(BASE + "  c:\n    provider: demo\n    upstream: \"${SWITCHYARD_E2E_SURELY_UNSET:-fallback-model-name}\"\n")
+    cfg.write_text(BASE + '  c:\n    provider: demo\n    upstream: "${SWITCHYARD_E2E_SURELY_UNSET:-fallback-model-name}"\n')
     env = {k: v for k, v in os.environ.items() if k != "SWITCHYARD_E2E_SURELY_UNSET"}
     p = run("check-config", str(cfg), env=env)
     assert p.returncode == 0, p.stdout + p.stderr

@@ -79,7 +79,9 @@ def test_mock_echo(client):
     chunks = list(client.chat.completions.create(model="echo-model", messages=[{"role": "user", "content": text}], stream=True))
     got = accumulate(chunks)
     assert got["content"] == text
-    assert sum(1 for c in chunks if c.choices and c.choices[0].delta.content) == math.ceil(len(text.split()) / 2)  # chunk_words: 2
+    assert sum(1 for c in chunks if c.choices and c.choices[0].delta.content) == math.ceil(
+        len(text.split()) / 2
+    )  # chunk_words: 2
 
 
 def test_mock_failure_status_429(client):

@@ -12,7 +12,7 @@ from upstreams import EMBEDDING_DIM
 
 def _close_f32(got: list[float], want: list[float]) -> bool:
     """Equal within float32 precision."""
-    return len(got) == len(want) and all(math.isclose(g, w, rel_tol=1e-6, abs_tol=1e-7) for g, w in zip(got, want))
+    return len(got) == len(want) and all(math.isclose(g, w, rel_tol=1e-6, abs_tol=1e-7) for g, w in zip(got, want, strict=True))
 
 
 def test_embeddings_sdk_default_base64(client, upstreams, nonce):
@@ -26,7 +26,7 @@ def test_embeddings_sdk_default_base64(client, upstreams, nonce):
     assert rec.body["input"] == inputs
     want = rec.response["embeddings"]
     assert [d.index for d in resp.data] == [0, 1, 2]
-    for d, w in zip(resp.data, want):
+    for d, w in zip(resp.data, want, strict=True):
         assert len(d.embedding) == EMBEDDING_DIM
         assert _close_f32(d.embedding, w), f"vector {d.index} differs: {d.embedding} vs {w}"
     assert resp.usage.prompt_tokens == rec.response["usage"]["prompt_tokens"]
@@ -37,7 +37,7 @@ def test_embeddings_float(client, upstreams, nonce):
     resp = client.embeddings.create(model="text-embedding-3-small", input=inputs, encoding_format="float")
     rec = upstreams.openai.one(nonce, "/v1/embeddings")
     assert len(resp.data) == 2
-    for d, w in zip(resp.data, rec.response["embeddings"]):
+    for d, w in zip(resp.data, rec.response["embeddings"], strict=True):
         assert isinstance(d.embedding, list)
         assert _close_f32(d.embedding, w)
 

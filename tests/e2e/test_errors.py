@@ -89,25 +89,23 @@ def test_body_under_cap_is_served(small_gateway):
     assert r.json()["choices"][0]["message"]["content"] == "Hello from the mock provider."
 
 
-@pytest.mark.parametrize("model", ["oai-limited", "claude-limited"])
-def test_upstream_429_keeps_retry_after(client, http, model, nonce):
+@pytest.mark.parametrize(
+    "model,stream",
+    [("oai-limited", False), ("claude-limited", False), ("claude-limited-stream", True)],
+)
+def test_upstream_429_keeps_retry_after(client, upstreams, model, stream, nonce):
     with pytest.raises(openai.RateLimitError) as ei:
-        client.chat.completions.create(model=model, messages=[{"role": "user", "content": f"hi {nonce}"}])
+        client.chat.completions.create(model=model, messages=[{"role": "user", "content": f"hi {nonce}"}], stream=stream)
     e = ei.value
+    side = "anthropic" if model.startswith("claude") else "openai"
+    assert getattr(upstreams, side).matching(nonce), "the request never reached the upstream"
     assert e.status_code == 429
     assert e.response.headers.get("retry-after") == "7"
     assert e.request_id
-
-    r = http.post(CHAT, json={"model": model, "messages": [{"role": "user", "content": "hi"}]})
-    err = assert_openai_error(r, 429)
-    assert r.headers.get("retry-after") == "7"
+    assert e.response.headers.get("content-type", "").startswith("application/json")
+    err = e.response.json()["error"]
+    assert {"message", "type", "param", "code"} <= set(err), err
     assert "rate limit" in err["message"].lower(), f"upstream's message lost: {err}"
-
-
-def test_upstream_429_when_streaming(client):
-    with pytest.raises(openai.RateLimitError) as ei:
-        client.chat.completions.create(model="claude-limited", messages=[{"role": "user", "content": "hi"}], stream=True)
-    assert ei.value.response.headers.get("retry-after") == "7"
 
 
 def test_error_responses_for_unknown_path_have_request_id(http):
@@ -158,3 +156,21 @@ def test_upstream_first_byte_timeout_is_504(http, model):
 def test_unreachable_upstream_is_502(http):
     r = http.post(CHAT, json={"model": "dead-model", "messages": [{"role": "user", "content": "hi"}]})
     assert_openai_error(r, (502, 503))
+
+
+@pytest.mark.parametrize("model,side", [("oai-flaky-429", "openai"), ("claude-flaky-429", "anthropic")])
+def test_short_retry_after_is_waited_for_and_retried(client, upstreams, model, side, nonce):
+    """A 429 whose Retry-After (1s) is within resilience.retry.max_retry_wait: the client never sees it."""
+    resp = client.chat.completions.create(model=model, messages=[{"role": "user", "content": f"retry me {nonce}"}])
+    first, second = getattr(upstreams, side).wait_for(nonce, count=2)
+    assert first.response["status"] == 429 and second.response["status"] == 200
+    assert second.received_at - first.received_at >= 0.9, "Retry-After: 1 was not honoured"
+    assert resp.choices[0].message.content == second.response["text"]
+
+
+@pytest.mark.parametrize("model,side", [("oai-flaky-500", "openai"), ("claude-flaky-500", "anthropic")])
+def test_one_upstream_500_is_retried(client, upstreams, model, side, nonce):
+    resp = client.chat.completions.create(model=model, messages=[{"role": "user", "content": f"retry me {nonce}"}])
+    first, second = getattr(upstreams, side).wait_for(nonce, count=2)
+    assert first.response["status"] == 500 and second.response["status"] == 200
+    assert resp.choices[0].message.content == second.response["text"]

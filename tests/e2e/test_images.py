@@ -5,9 +5,7 @@ from __future__ import annotations
 from helpers import anthropic_blocks
 
 # A real 1x1 PNG.
-PNG_B64 = (
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
-)
+PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 DATA_URL = f"data:image/png;base64,{PNG_B64}"
 HTTPS_URL = "https://example.com/images/cat.jpg"
 

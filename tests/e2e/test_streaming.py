@@ -82,11 +82,7 @@ def test_raw_stream_ends_with_error_frame_then_done(http, upstreams, nonce, mode
     assert isinstance(last.get("error"), dict), f"frame before [DONE] is not an error frame: {events[-2]}"
     assert isinstance(last["error"].get("message"), str) and last["error"]["message"]
     assert "type" in last["error"]
-    content = "".join(
-        c["choices"][0]["delta"].get("content") or ""
-        for c in map(parse_json, events[:-2])
-        if c.get("choices")
-    )
+    content = "".join(c["choices"][0]["delta"].get("content") or "" for c in map(parse_json, events[:-2]) if c.get("choices"))
     assert content == "".join(DROP_CHUNKS)
     assert sum(1 for e in events if e == "[DONE]") == 1
     assert all('"error"' not in e for e in events[:-2]), "error frame must be the last frame before [DONE]"

@@ -73,9 +73,7 @@ def test_anthropic_streaming_tool_call_round_trip(client, upstreams, nonce):
     }
     tool_msg = {"role": "tool", "tool_call_id": call["id"], "content": TOOL_RESULT}
     chunks2 = list(
-        client.chat.completions.create(
-            model="claude-sonnet", messages=[user, assistant, tool_msg], tools=TOOLS, stream=True
-        )
+        client.chat.completions.create(model="claude-sonnet", messages=[user, assistant, tool_msg], tools=TOOLS, stream=True)
     )
     reqs = upstreams.anthropic.wait_for(nonce, count=2)
     leg2 = reqs[1]
@@ -153,7 +151,9 @@ def test_openai_streaming_tool_call_passthrough(client, upstreams, nonce):
     assistant = {
         "role": "assistant",
         "content": None,
-        "tool_calls": [{"id": call["id"], "type": "function", "function": {"name": "get_weather", "arguments": call["arguments"]}}],
+        "tool_calls": [
+            {"id": call["id"], "type": "function", "function": {"name": "get_weather", "arguments": call["arguments"]}}
+        ],
     }
     tool_msg = {"role": "tool", "tool_call_id": call["id"], "content": TOOL_RESULT}
     resp = client.chat.completions.create(model="gpt-4o-mini", messages=[user, assistant, tool_msg], tools=TOOLS)

@@ -30,6 +30,9 @@ Scenario control -- chosen by the upstream model name, or by a magic word
 * ``hang``             waits 3 s before answering at all
 * ``rate-limited``     429 with ``retry-after: 7`` and the provider's error body
 * ``server-error``     500 with the provider's error body
+* ``rate-limited-once`` / ``server-error-once``: the first request of a
+                       conversation (same last user text) gets a 429 with
+                       ``retry-after: 1`` / a 500; later ones succeed
 * ``bad-request``      400 invalid_request_error with the provider's error body
 * ``tool``             a tool call (Anthropic: a text block then a tool_use
                        block whose input is streamed as input_json_delta
@@ -67,7 +70,9 @@ SCENARIOS = (
     "stall-mid-stream",
     "hang",
     "rate-limited",
+    "rate-limited-once",
     "server-error",
+    "server-error-once",
     "bad-request",
     "tool",
     "parallel-tools",
@@ -283,11 +288,12 @@ class MockUpstream:
         self.api_keys = set(api_keys)
         self.requests: list[Recorded] = []
         self._lock = threading.Lock()
+        self._seen: dict[tuple[str, str], int] = {}
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle --------------------------------------------------------
-    def start(self) -> "MockUpstream":
+    def start(self) -> MockUpstream:
         httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         httpd.daemon_threads = True
         httpd.block_on_close = False
@@ -305,7 +311,7 @@ class MockUpstream:
             self._httpd.server_close()
             self._httpd = None
 
-    def __enter__(self) -> "MockUpstream":
+    def __enter__(self) -> MockUpstream:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -350,6 +356,15 @@ class MockUpstream:
         found = self.wait_for(needle, path, timeout)
         assert len(found) == 1, f"{self.name} upstream got {len(found)} requests containing {needle!r}, expected 1"
         return found[0]
+
+    def resolve_once(self, scenario: str, messages: Any) -> str:
+        """``X-once`` is ``X`` the first time a conversation is seen, ``default`` afterwards."""
+        if not scenario.endswith("-once"):
+            return scenario
+        key = (scenario, last_user_text(messages))
+        with self._lock:
+            self._seen[key] = n = self._seen.get(key, 0) + 1
+        return scenario.removesuffix("-once") if n == 1 else "default"
 
     def handle(self, h: _Handler, rec: Recorded) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -407,12 +422,17 @@ class OpenAIUpstream(MockUpstream):
             if req not in body:
                 rec.response["status"] = 400
                 h.send_json(
-                    400, _oai_error(f"Missing required parameter: '{req}'.", "invalid_request_error", "missing_required_parameter", req)
+                    400,
+                    _oai_error(
+                        f"Missing required parameter: '{req}'.", "invalid_request_error", "missing_required_parameter", req
+                    ),
                 )
                 return
         model = body["model"]
         messages = body["messages"]
-        scenario = pick_scenario(model, messages)
+        picked = pick_scenario(model, messages)
+        scenario = self.resolve_once(picked, messages)
+        retry_after = "1" if picked.endswith("-once") else "7"
         rec.scenario = scenario
         stream = bool(body.get("stream"))
         include_usage = stream and bool((body.get("stream_options") or {}).get("include_usage"))
@@ -444,12 +464,12 @@ class OpenAIUpstream(MockUpstream):
                 429,
                 _oai_error(
                     f"Rate limit reached for {model} in organization org-mock on requests per min (RPM): "
-                    "Limit 3, Used 3, Requested 1. Please try again in 7s.",
+                    f"Limit 3, Used 3, Requested 1. Please try again in {retry_after}s.",
                     "requests",
                     "rate_limit_exceeded",
                 ),
                 headers={
-                    "retry-after": "7",
+                    "retry-after": retry_after,
                     "x-ratelimit-limit-requests": "3",
                     "x-ratelimit-remaining-requests": "0",
                     "x-ratelimit-reset-requests": "7s",
@@ -466,7 +486,11 @@ class OpenAIUpstream(MockUpstream):
                 name = tools[0].get("function", {}).get("name", name)
             inputs = TOOL_INPUTS_PARALLEL if scenario == "parallel-tools" else [TOOL_INPUT]
             tool_calls = [
-                {"id": "call_" + uuid.uuid4().hex[:24], "type": "function", "function": {"name": name, "arguments": json.dumps(x)}}
+                {
+                    "id": "call_" + uuid.uuid4().hex[:24],
+                    "type": "function",
+                    "function": {"name": name, "arguments": json.dumps(x)},
+                }
                 for x in inputs
             ]
             words: list[str] = []
@@ -501,9 +525,7 @@ class OpenAIUpstream(MockUpstream):
                 "rejected_prediction_tokens": 0,
             },
         }
-        rec.response.update(
-            status=200, usage=usage, finish_reason=finish, tool_calls=tool_calls, chunks=[], chunk_times=[]
-        )
+        rec.response.update(status=200, usage=usage, finish_reason=finish, tool_calls=tool_calls, chunks=[], chunk_times=[])
         cid = "chatcmpl-" + uuid.uuid4().hex[:24]
         created = int(time.time())
 
@@ -537,7 +559,9 @@ class OpenAIUpstream(MockUpstream):
             )
             return
 
-        def frame(delta: dict | None, finish_reason: str | None = None, *, usage_obj: Any = None, no_choices: bool = False) -> bytes:
+        def frame(
+            delta: dict | None, finish_reason: str | None = None, *, usage_obj: Any = None, no_choices: bool = False
+        ) -> bytes:
             chunk: dict[str, Any] = {
                 "id": cid,
                 "object": "chat.completion.chunk",
@@ -545,9 +569,7 @@ class OpenAIUpstream(MockUpstream):
                 "model": model,
                 "service_tier": "default",
                 "system_fingerprint": "fp_mock",
-                "choices": []
-                if no_choices
-                else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+                "choices": [] if no_choices else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
             }
             if include_usage:
                 chunk["usage"] = usage_obj
@@ -557,7 +579,12 @@ class OpenAIUpstream(MockUpstream):
         if tool_calls:
             h.send_chunk(frame({"role": "assistant", "content": None, "refusal": None}))
             for index, tc in enumerate(tool_calls):
-                first = {"index": index, "id": tc["id"], "type": "function", "function": {"name": tc["function"]["name"], "arguments": ""}}
+                first = {
+                    "index": index,
+                    "id": tc["id"],
+                    "type": "function",
+                    "function": {"name": tc["function"]["name"], "arguments": ""},
+                }
                 h.send_chunk(frame({"tool_calls": [first]}))
                 for frag in split_fragments(tc["function"]["arguments"]):
                     h.send_chunk(frame({"tool_calls": [{"index": index, "function": {"arguments": frag}}]}))
@@ -667,7 +694,9 @@ def validate_anthropic(body: Any) -> str | None:
         return "max_tokens: Input should be a valid integer greater than or equal to 1"
     system = body.get("system")
     if system is not None and not isinstance(system, str):
-        if not isinstance(system, list) or not all(isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str) for b in system):
+        if not isinstance(system, list) or not all(
+            isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str) for b in system
+        ):
             return "system: Input should be a valid string or a list of text blocks"
     msgs = body["messages"]
     if not isinstance(msgs, list) or not msgs:
@@ -763,7 +792,9 @@ def validate_anthropic(body: Any) -> str | None:
     tc = body.get("tool_choice")
     if tc is not None:
         if not isinstance(tc, dict) or tc.get("type") not in ("auto", "any", "tool", "none"):
-            return "tool_choice: Input tag found using 'type' does not match any of the expected tags: 'auto', 'any', 'tool', 'none'"
+            return (
+                "tool_choice: Input tag found using 'type' does not match any of the expected tags: 'auto', 'any', 'tool', 'none'"
+            )
         if tc["type"] == "tool" and not isinstance(tc.get("name"), str):
             return "tool_choice.tool.name: Field required"
     return None
@@ -802,7 +833,9 @@ class AnthropicUpstream(MockUpstream):
         body = rec.body
         model = body["model"]
         messages = body["messages"]
-        scenario = pick_scenario(model, messages)
+        picked = pick_scenario(model, messages)
+        scenario = self.resolve_once(picked, messages)
+        retry_after = "1" if picked.endswith("-once") else "7"
         rec.scenario = scenario
         stream = bool(body.get("stream"))
         msg_id = "msg_" + uuid.uuid4().hex[:24]
@@ -831,13 +864,15 @@ class AnthropicUpstream(MockUpstream):
                     "This request would exceed the rate limit for your organization of 50 requests per minute. "
                     "For details, refer to: https://docs.claude.com/en/api/rate-limits.",
                 ),
-                headers={**headers, "retry-after": "7", "anthropic-ratelimit-requests-remaining": "0"},
+                headers={**headers, "retry-after": retry_after, "anthropic-ratelimit-requests-remaining": "0"},
             )
             return
 
         last = messages[-1]
         last_results = [
-            b for b in (last.get("content") if isinstance(last.get("content"), list) else []) if isinstance(b, dict) and b.get("type") == "tool_result"
+            b
+            for b in (last.get("content") if isinstance(last.get("content"), list) else [])
+            if isinstance(b, dict) and b.get("type") == "tool_result"
         ]
         # content blocks to produce: list of ("text", [pieces]) / ("tool_use", dict)
         blocks: list[tuple[str, Any]] = []
@@ -948,7 +983,10 @@ class AnthropicUpstream(MockUpstream):
         sent = 0
         for index, (kind, val) in enumerate(blocks):
             if kind == "text":
-                event("content_block_start", {"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}})
+                event(
+                    "content_block_start",
+                    {"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}},
+                )
                 if index == 0:
                     event("ping", {"type": "ping"})
                 for piece in val:
@@ -989,7 +1027,11 @@ class AnthropicUpstream(MockUpstream):
                 for frag in frags:
                     event(
                         "content_block_delta",
-                        {"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": frag}},
+                        {
+                            "type": "content_block_delta",
+                            "index": index,
+                            "delta": {"type": "input_json_delta", "partial_json": frag},
+                        },
                     )
                 rec.response.setdefault("tool_fragments", []).append(frags)
             event("content_block_stop", {"type": "content_block_stop", "index": index})

@@ -141,9 +141,9 @@ pub async fn run<C: Call>(
                 break 'targets;
             }
             if let Some(keys) = d.provider.keys()
-                && !keys.has_ready_key()
+                && !keys.has_ready_key(&d.upstream_model)
             {
-                if let crate::provider::KeyPick::AllBlocked(wait) = keys.pick() {
+                if let crate::provider::KeyPick::AllBlocked(wait) = keys.pick(&d.upstream_model) {
                     last_error = Some(keys.all_blocked_error(&d.provider_name, wait));
                 }
                 continue 'targets;
@@ -225,7 +225,10 @@ pub async fn run<C: Call>(
                     }
                 }
                 ErrorClass::RateLimited => {
-                    let another_key = d.provider.keys().is_some_and(|k| k.has_ready_key());
+                    let another_key = d
+                        .provider
+                        .keys()
+                        .is_some_and(|k| k.has_ready_key(&d.upstream_model));
                     let wait = e.retry_after.unwrap_or(retry.backoff);
                     let last_resort = queue.is_empty() && !another_key;
                     let can_wait = wait <= retry.max_retry_wait

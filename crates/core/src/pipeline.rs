@@ -116,6 +116,12 @@ impl Gateway {
         })
     }
 
+    /// Checks a credential against the API keys, for endpoints outside the pipeline.
+    pub async fn authorize(&self, credential: Option<&str>) -> Result<(), GatewayError> {
+        let runtime = self.runtime.load_full();
+        runtime.auth.authenticate(credential).await.map(|_| ())
+    }
+
     /// Checks a credential for the admin API: `auth.admin_keys` when set, else the API keys.
     pub async fn authorize_admin(&self, credential: Option<&str>) -> Result<(), GatewayError> {
         let runtime = self.runtime.load_full();

@@ -129,18 +129,20 @@ pub struct Recorder {
 /// The background writer; await [`RecorderTask::finish`] on shutdown to drain the buffer.
 pub struct RecorderTask {
     handle: tokio::task::JoinHandle<()>,
+    close: tokio::sync::oneshot::Sender<()>,
 }
 
 impl Recorder {
     pub fn spawn(sink: Arc<dyn RecordSink>, buffer: usize) -> (Recorder, RecorderTask) {
         let (tx, rx) = mpsc::channel(buffer.max(1));
-        let handle = tokio::spawn(write_loop(rx, sink));
+        let (close, closed) = tokio::sync::oneshot::channel();
+        let handle = tokio::spawn(write_loop(rx, closed, sink));
         (
             Recorder {
                 tx,
                 dropped: Arc::new(AtomicU64::new(0)),
             },
-            RecorderTask { handle },
+            RecorderTask { handle, close },
         )
     }
 
@@ -165,16 +167,35 @@ impl Recorder {
 }
 
 impl RecorderTask {
-    /// Waits until every record sent before all [`Recorder`] handles were dropped is written.
+    /// Stops accepting records (later ones are counted as dropped) and waits until every
+    /// record already buffered is written.
     pub async fn finish(self) {
+        let _ = self.close.send(());
         let _ = self.handle.await;
     }
 }
 
-async fn write_loop(mut rx: mpsc::Receiver<RequestRecord>, sink: Arc<dyn RecordSink>) {
+async fn write_loop(
+    mut rx: mpsc::Receiver<RequestRecord>,
+    mut closed: tokio::sync::oneshot::Receiver<()>,
+    sink: Arc<dyn RecordSink>,
+) {
     let mut batch = Vec::with_capacity(BATCH);
+    let mut closing = false;
     loop {
-        let n = rx.recv_many(&mut batch, BATCH).await;
+        let n = if closing {
+            rx.recv_many(&mut batch, BATCH).await
+        } else {
+            tokio::select! {
+                n = rx.recv_many(&mut batch, BATCH) => n,
+                _ = &mut closed => {
+                    // Shutdown: refuse new records, then drain what is buffered.
+                    closing = true;
+                    rx.close();
+                    continue;
+                }
+            }
+        };
         if n == 0 {
             return; // every sender dropped and the buffer is empty
         }
@@ -225,9 +246,15 @@ mod tests {
                 ..Default::default()
             });
         }
-        drop(recorder);
+        // The handle outlives shutdown (as handlers holding it may): finish must not wait for it.
         task.finish().await;
         assert_eq!(sink.0.lock().unwrap().len(), 10);
+        recorder.record(RequestRecord::default());
+        assert_eq!(
+            recorder.dropped(),
+            1,
+            "a record after shutdown is counted as dropped"
+        );
     }
 
     #[tokio::test]

@@ -13,6 +13,7 @@ use http::HeaderMap;
 pub enum Endpoint {
     ChatCompletions,
     Embeddings,
+    Models,
     Admin,
 }
 
@@ -21,6 +22,7 @@ impl Endpoint {
         match self {
             Endpoint::ChatCompletions => "chat.completions",
             Endpoint::Embeddings => "embeddings",
+            Endpoint::Models => "models",
             Endpoint::Admin => "admin",
         }
     }

@@ -15,6 +15,7 @@ use axum::extract::State;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use switchyard_core::record::{FanOut, LogSink, RecordSink, Recorder, RecorderTask};
 use switchyard_core::{Config, Gateway, GatewayError};
 
@@ -36,9 +37,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-async fn models(State(app): Shared) -> Response {
-    let id = switchyard_core::request::new_request_id();
-    egress::json(&id, StatusCode::OK, &app.gateway.models(), None)
+/// The model list is behind the same keys as the API: it tells who may call what.
+async fn models(State(app): Shared, headers: axum::http::HeaderMap) -> Response {
+    let ctx = switchyard_core::RequestContext::new(switchyard_core::Endpoint::Models, headers);
+    match app.gateway.authorize(ctx.credential.as_deref()).await {
+        Ok(()) => egress::json(&ctx.id, StatusCode::OK, &app.gateway.models(), None),
+        Err(e) => egress::error(&ctx.id, &e),
+    }
 }
 
 async fn live() -> Response {
@@ -135,6 +140,13 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let Built { state, records } = built;
     let app = router(state.clone());
+    // Without TCP_NODELAY, Nagle's algorithm holds small SSE frames back until the client's
+    // delayed ACK (40 ms on Linux): streams would arrive in bursts.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!("cannot set TCP_NODELAY on a client connection: {e}");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;

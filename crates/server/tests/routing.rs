@@ -507,7 +507,17 @@ async fn a_rate_limited_key_moves_to_the_other_key_and_stays_out_of_rotation() {
     assert_eq!(up.key_count("key-b"), 12);
     let health = gw.admin_health().await;
     let keys = health["providers"]["p-pooled"]["keys"].as_array().unwrap();
-    assert_eq!(keys[0]["state"], "rate_limited", "{health}");
+    // Rate limits are per model: key A cools down for this deployment's upstream model only.
+    let limited = keys[0]["rate_limited"].as_object().unwrap();
+    assert_eq!(limited.len(), 1, "{health}");
+    assert!(
+        limited.values().all(|ms| ms.as_u64().unwrap() > 20_000),
+        "{health}"
+    );
+    assert!(
+        keys[1]["rate_limited"].as_object().unwrap().is_empty(),
+        "{health}"
+    );
     assert_eq!(keys[1]["state"], "ready", "{health}");
 }
 

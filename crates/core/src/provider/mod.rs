@@ -15,7 +15,7 @@ pub mod openai;
 use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures_util::Stream;
@@ -127,9 +127,10 @@ pub fn build_all(
     Ok((providers, deployments))
 }
 
-/// A provider's API keys, handed out round-robin, each with its own health: a key the provider
-/// rate-limits cools down for its Retry-After, a key it rejects is set aside for a long while,
-/// and a cooling key is never used while another is ready. Kept per replica.
+/// A provider's API keys, handed out round-robin, each with its own health. A key the provider
+/// rate-limits cools down for its Retry-After, for that model only (providers limit per model);
+/// a key the provider rejects, or that is out of quota, is set aside for every model. A cooling
+/// key is never used while another is ready. Kept per replica.
 pub struct KeyPool {
     keys: Vec<PoolKey>,
     next: AtomicUsize,
@@ -137,10 +138,31 @@ pub struct KeyPool {
 
 struct PoolKey {
     secret: String,
-    /// Milliseconds since [`epoch`] before which the key must not be used.
+    /// Milliseconds since [`epoch`] before which the key must not be used for any model.
     blocked_until: AtomicU64,
-    /// Why it is blocked: 0 ready, 1 rate limited, 2 rejected, 3 out of quota.
+    /// Why: 2 rejected, 3 out of quota.
     reason: AtomicU8,
+    /// Rate-limit cooldowns per upstream model: (model, until). Rare, so a short list.
+    model_cooldowns: Mutex<Vec<(String, u64)>>,
+    /// The latest end of any model cooldown: lets `pick` skip the lock when none is active.
+    cooldowns_until: AtomicU64,
+}
+
+impl PoolKey {
+    /// When the key is ready again for `model` (0 or a past instant: ready).
+    fn ready_at(&self, model: &str, now: u64) -> u64 {
+        let mut at = self.blocked_until.load(Ordering::Relaxed);
+        if self.cooldowns_until.load(Ordering::Relaxed) > now {
+            let list = self
+                .model_cooldowns
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if let Some((_, until)) = list.iter().find(|(m, _)| m == model) {
+                at = at.max(*until);
+            }
+        }
+        at
+    }
 }
 
 /// What [`KeyPool::pick`] found.
@@ -173,9 +195,11 @@ fn now_ms() -> u64 {
 pub struct KeySnapshot {
     /// The key's first characters and length, never the key.
     pub key: String,
-    /// `ready`, `rate_limited`, `rejected` or `out_of_quota`.
+    /// `ready`, `rejected` or `out_of_quota` (for every model).
     pub state: &'static str,
     pub ready_in_ms: Option<u64>,
+    /// Models this key is rate limited on, with the time left.
+    pub rate_limited: BTreeMap<String, u64>,
 }
 
 impl KeyPool {
@@ -187,14 +211,16 @@ impl KeyPool {
                     secret,
                     blocked_until: AtomicU64::new(0),
                     reason: AtomicU8::new(0),
+                    model_cooldowns: Mutex::new(Vec::new()),
+                    cooldowns_until: AtomicU64::new(0),
                 })
                 .collect(),
             next: AtomicUsize::new(0),
         }
     }
 
-    /// The next ready key, round-robin.
-    pub fn pick(&self) -> KeyPick<'_> {
+    /// The next key ready for `model`, round-robin.
+    pub fn pick(&self, model: &str) -> KeyPick<'_> {
         if self.keys.is_empty() {
             return KeyPick::Keyless;
         }
@@ -204,39 +230,51 @@ impl KeyPool {
         let mut soonest = u64::MAX;
         for offset in 0..n {
             let i = (start + offset) % n;
-            let until = self.keys[i].blocked_until.load(Ordering::Relaxed);
-            if until <= now {
+            let at = self.keys[i].ready_at(model, now);
+            if at <= now {
                 return KeyPick::Key(i, &self.keys[i].secret);
             }
-            soonest = soonest.min(until - now);
+            soonest = soonest.min(at - now);
         }
         KeyPick::AllBlocked(Duration::from_millis(soonest))
     }
 
-    /// Whether a call could be made now.
-    pub fn has_ready_key(&self) -> bool {
+    /// Whether a call to `model` could be made now.
+    pub fn has_ready_key(&self, model: &str) -> bool {
         let now = now_ms();
-        self.keys.is_empty()
-            || self
-                .keys
-                .iter()
-                .any(|k| k.blocked_until.load(Ordering::Relaxed) <= now)
+        self.keys.is_empty() || self.keys.iter().any(|k| k.ready_at(model, now) <= now)
     }
 
-    /// Learns from a failed call made with key `index`.
-    pub fn report(&self, index: usize, error: &ProviderError) {
+    /// Learns from a failed call to `model` made with key `index`.
+    pub fn report(&self, index: usize, model: &str, error: &ProviderError) {
         let Some(key) = self.keys.get(index) else {
             return;
         };
-        let (pause, reason) = match error.class {
-            ErrorClass::RateLimited => (error.retry_after.unwrap_or(DEFAULT_RATE_LIMIT_PAUSE), 1),
-            ErrorClass::Auth => (REJECTED_KEY_PAUSE, 2),
-            ErrorClass::Billing => (BILLING_KEY_PAUSE, 3),
-            _ => return,
-        };
-        key.blocked_until
-            .store(now_ms() + pause.as_millis() as u64, Ordering::Relaxed);
-        key.reason.store(reason, Ordering::Relaxed);
+        let now = now_ms();
+        match error.class {
+            ErrorClass::RateLimited => {
+                let pause = error.retry_after.unwrap_or(DEFAULT_RATE_LIMIT_PAUSE);
+                let until = now + pause.as_millis() as u64;
+                let mut list = key
+                    .model_cooldowns
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                list.retain(|(m, u)| m != model && *u > now);
+                list.push((model.to_owned(), until));
+                key.cooldowns_until.fetch_max(until, Ordering::Relaxed);
+            }
+            ErrorClass::Auth | ErrorClass::Billing => {
+                let (pause, reason) = if error.class == ErrorClass::Auth {
+                    (REJECTED_KEY_PAUSE, 2)
+                } else {
+                    (BILLING_KEY_PAUSE, 3)
+                };
+                key.blocked_until
+                    .store(now + pause.as_millis() as u64, Ordering::Relaxed);
+                key.reason.store(reason, Ordering::Relaxed);
+            }
+            _ => {}
+        }
     }
 
     pub fn snapshot(&self) -> Vec<KeySnapshot> {
@@ -246,15 +284,23 @@ impl KeyPool {
             .map(|k| {
                 let until = k.blocked_until.load(Ordering::Relaxed);
                 let blocked = until > now;
+                let rate_limited = k
+                    .model_cooldowns
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .iter()
+                    .filter(|(_, u)| *u > now)
+                    .map(|(m, u)| (m.clone(), u - now))
+                    .collect();
                 KeySnapshot {
                     key: crate::config::mask(&k.secret),
                     state: match (blocked, k.reason.load(Ordering::Relaxed)) {
                         (false, _) => "ready",
-                        (true, 1) => "rate_limited",
                         (true, 2) => "rejected",
                         (true, _) => "out_of_quota",
                     },
                     ready_in_ms: blocked.then(|| until - now),
+                    rate_limited,
                 }
             })
             .collect()
@@ -285,23 +331,38 @@ mod tests {
         let pool = KeyPool::new(vec!["a".into(), "b".into()]);
         let mut e = ProviderError::new(ErrorClass::RateLimited, "p", "slow down");
         e.retry_after = Some(Duration::from_secs(60));
-        pool.report(0, &e);
+        pool.report(0, "m", &e);
         for _ in 0..10 {
-            assert_eq!(pool.pick(), KeyPick::Key(1, "b"));
+            assert_eq!(pool.pick("m"), KeyPick::Key(1, "b"));
         }
-        pool.report(1, &e);
-        assert!(matches!(pool.pick(), KeyPick::AllBlocked(d) if d > Duration::from_secs(59)));
-        assert!(!pool.has_ready_key());
-        assert_eq!(pool.snapshot()[0].state, "rate_limited");
+        pool.report(1, "m", &e);
+        assert!(matches!(pool.pick("m"), KeyPick::AllBlocked(d) if d > Duration::from_secs(59)));
+        assert!(!pool.has_ready_key("m"));
+        assert!(pool.snapshot()[0].rate_limited.contains_key("m"));
+        // Providers limit per model: another model still has both keys.
+        assert!(pool.has_ready_key("other"));
+        assert!(matches!(pool.pick("other"), KeyPick::Key(_, _)));
+    }
+
+    #[test]
+    fn a_rejected_key_is_set_aside_for_every_model() {
+        let pool = KeyPool::new(vec!["a".into(), "b".into()]);
+        pool.report(
+            0,
+            "m",
+            &ProviderError::new(ErrorClass::Auth, "p", "bad key"),
+        );
+        for model in ["m", "other"] {
+            assert_eq!(pool.pick(model), KeyPick::Key(1, "b"));
+        }
+        assert_eq!(pool.snapshot()[0].state, "rejected");
     }
 
     #[test]
     fn bad_requests_do_not_cool_keys() {
         let pool = KeyPool::new(vec!["a".into()]);
-        pool.report(
-            0,
-            &ProviderError::new(ErrorClass::InvalidRequest, "p", "bad"),
-        );
-        assert_eq!(pool.pick(), KeyPick::Key(0, "a"));
+        let bad = ProviderError::new(ErrorClass::InvalidRequest, "p", "bad");
+        pool.report(0, "m", &bad);
+        assert_eq!(pool.pick("m"), KeyPick::Key(0, "a"));
     }
 }

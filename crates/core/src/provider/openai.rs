@@ -70,14 +70,19 @@ impl OpenAiProvider {
     }
 
     /// Posts a JSON body with the next ready key; a failure is reported to the key pool.
-    async fn post(&self, url: String, body: Vec<u8>) -> Result<reqwest::Response, ProviderError> {
+    async fn post(
+        &self,
+        url: String,
+        model: &str,
+        body: Vec<u8>,
+    ) -> Result<reqwest::Response, ProviderError> {
         let rb = self
             .client
             .post(url)
             .headers(self.headers.clone())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body);
-        let (rb, key) = match self.keys.pick() {
+        let (rb, key) = match self.keys.pick(model) {
             KeyPick::Keyless => (rb, None),
             KeyPick::Key(i, key) => match self.kind {
                 ProviderKind::Azure => (rb.header("api-key", key), Some(i)),
@@ -87,7 +92,7 @@ impl OpenAiProvider {
         };
         let result = http::send(&self.name, rb, &self.timeouts).await;
         if let (Err(e), Some(i)) = (&result, key) {
-            self.keys.report(i, e);
+            self.keys.report(i, model, e);
         }
         result
     }
@@ -123,7 +128,7 @@ impl Provider for OpenAiProvider {
         Box::pin(async move {
             let body = serde_json::to_vec(request).map_err(|e| self.protocol_error(e))?;
             let url = self.url(&deployment.upstream_model, "chat/completions");
-            let response = self.post(url, body).await?;
+            let response = self.post(url, &deployment.upstream_model, body).await?;
             if request.is_stream() {
                 let events = http::events(
                     self.name.clone(),
@@ -149,7 +154,7 @@ impl Provider for OpenAiProvider {
         Box::pin(async move {
             let body = serde_json::to_vec(request).map_err(|e| self.protocol_error(e))?;
             let url = self.url(&deployment.upstream_model, "embeddings");
-            let response = self.post(url, body).await?;
+            let response = self.post(url, &deployment.upstream_model, body).await?;
             http::read_json(&self.name, response, self.timeouts.idle, MAX_RESPONSE_BODY).await
         })
     }

@@ -85,7 +85,7 @@ impl Provider for AnthropicProvider {
                 .headers(self.headers.clone())
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body);
-            let key = match self.keys.pick() {
+            let key = match self.keys.pick(&request.model) {
                 KeyPick::Keyless => None,
                 KeyPick::Key(i, key) => {
                     rb = rb.header("x-api-key", key);
@@ -97,7 +97,7 @@ impl Provider for AnthropicProvider {
             };
             let result = http::send(&self.name, rb, &self.timeouts).await;
             if let (Err(e), Some(i)) = (&result, key) {
-                self.keys.report(i, e);
+                self.keys.report(i, &request.model, e);
             }
             let response = result?;
             if request.is_stream() {
