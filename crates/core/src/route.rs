@@ -10,6 +10,7 @@
 //! that cannot serve the request (a missing capability) are left out; deployments whose context
 //! window is known to be too small, or whose breaker is open, go last.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -82,9 +83,12 @@ pub struct Traits<'a> {
     pub max_output_tokens: Option<u32>,
     pub has_tools: bool,
     pub has_images: bool,
-    pub has_code: bool,
-    pub complexity: Complexity,
     pub needs: Vec<Capability>,
+    /// The request, for the content conditions that scan its text (code blocks, complexity):
+    /// computed only when a rule asks, since scanning every prompt showed in the profile.
+    request: Option<&'a ChatCompletionRequest>,
+    has_code: OnceCell<bool>,
+    complexity: OnceCell<Complexity>,
 }
 
 /// Words that mark a request as asking for reasoning rather than recall.
@@ -116,35 +120,10 @@ impl<'a> Traits<'a> {
         prompt_tokens: u64,
     ) -> Traits<'a> {
         let has_tools = request.tools.as_ref().is_some_and(|t| !t.is_empty());
-        let mut has_images = false;
-        let mut has_code = false;
-        for m in &request.messages {
-            match &m.content {
-                Some(MessageContent::Text(t)) => has_code |= t.contains("```"),
-                Some(MessageContent::Parts(parts)) => {
-                    for p in parts {
-                        has_images |= p.image_url.is_some();
-                        has_code |= p.text.as_ref().is_some_and(|t| t.contains("```"));
-                    }
-                }
-                None => {}
-            }
-        }
-        let asks_reasoning = request
-            .messages
-            .iter()
-            .rev()
-            .find(|m| m.role == Role::User)
-            .and_then(|m| m.content.as_ref())
-            .is_some_and(|c| {
-                let text = c.text().to_lowercase();
-                HARD_WORDS.iter().any(|w| text.contains(w))
-            });
-        let hard = prompt_tokens >= 1000
-            || has_tools
-            || has_code
-            || request.messages.len() > 6
-            || asks_reasoning;
+        let has_images = request.messages.iter().any(|m| match &m.content {
+            Some(MessageContent::Parts(parts)) => parts.iter().any(|p| p.image_url.is_some()),
+            _ => false,
+        });
         let mut needs = vec![Capability::Chat];
         if has_tools {
             needs.push(Capability::Tools);
@@ -160,14 +139,58 @@ impl<'a> Traits<'a> {
             max_output_tokens: request.output_token_limit(),
             has_tools,
             has_images,
-            has_code,
-            complexity: if hard {
+            needs,
+            request: Some(request),
+            has_code: OnceCell::new(),
+            complexity: OnceCell::new(),
+        }
+    }
+
+    /// Whether a message holds a fenced code block.
+    pub fn has_code(&self) -> bool {
+        *self.has_code.get_or_init(|| {
+            self.request.is_some_and(|r| {
+                r.messages.iter().any(|m| match &m.content {
+                    Some(MessageContent::Text(t)) => t.contains("```"),
+                    Some(MessageContent::Parts(parts)) => parts
+                        .iter()
+                        .any(|p| p.text.as_ref().is_some_and(|t| t.contains("```"))),
+                    None => false,
+                })
+            })
+        })
+    }
+
+    /// The complexity heuristic (docs/routing.md): a request is `hard` when its prompt is at
+    /// least 1,000 estimated tokens, it carries tools or a fenced code block, the conversation
+    /// has more than 6 messages, or the last user message asks for reasoning ("prove", "step by
+    /// step", "debug", …); otherwise it is `simple`.
+    pub fn complexity(&self) -> Complexity {
+        *self.complexity.get_or_init(|| {
+            let Some(request) = self.request else {
+                return Complexity::Simple;
+            };
+            let asks_reasoning = request
+                .messages
+                .iter()
+                .rev()
+                .find(|m| m.role == Role::User)
+                .and_then(|m| m.content.as_ref())
+                .is_some_and(|c| {
+                    let text = c.text().to_lowercase();
+                    HARD_WORDS.iter().any(|w| text.contains(w))
+                });
+            let hard = self.prompt_tokens >= 1000
+                || self.has_tools
+                || request.messages.len() > 6
+                || asks_reasoning
+                || self.has_code();
+            if hard {
                 Complexity::Hard
             } else {
                 Complexity::Simple
-            },
-            needs,
-        }
+            }
+        })
     }
 
     /// Reads an embeddings request.
@@ -184,9 +207,10 @@ impl<'a> Traits<'a> {
             max_output_tokens: None,
             has_tools: false,
             has_images: false,
-            has_code: false,
-            complexity: Complexity::Simple,
             needs: vec![Capability::Embeddings],
+            request: None,
+            has_code: OnceCell::new(),
+            complexity: OnceCell::new(),
         }
     }
 
@@ -204,8 +228,8 @@ impl<'a> Traits<'a> {
             && c.max_prompt_tokens.is_none_or(|n| self.prompt_tokens <= n)
             && c.has_tools.is_none_or(|b| b == self.has_tools)
             && c.has_images.is_none_or(|b| b == self.has_images)
-            && c.has_code.is_none_or(|b| b == self.has_code)
-            && c.complexity.is_none_or(|x| x == self.complexity)
+            && c.has_code.is_none_or(|b| b == self.has_code())
+            && c.complexity.is_none_or(|x| x == self.complexity())
     }
 }
 

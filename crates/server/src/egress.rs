@@ -7,7 +7,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::{StreamExt, stream};
@@ -16,6 +16,14 @@ use switchyard_core::pipeline::AccountedStream;
 use switchyard_core::{ChatResponse, GatewayError, Served};
 use switchyard_wire::openai::{EmbeddingsResponse, ErrorBody, ErrorDetail};
 use switchyard_wire::sse::DONE_FRAME;
+
+// Parsed once at compile time: inserting by string parses the name on every response.
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const X_PROVIDER: HeaderName = HeaderName::from_static("x-switchyard-provider");
+const X_MODEL: HeaderName = HeaderName::from_static("x-switchyard-model");
+const X_ATTEMPTS: HeaderName = HeaderName::from_static("x-switchyard-attempts");
+const X_FALLBACK_PATH: HeaderName = HeaderName::from_static("x-switchyard-fallback-path");
+const X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering");
 
 pub fn chat(request_id: &str, result: Result<ChatResponse, GatewayError>) -> Response {
     match result {
@@ -101,20 +109,20 @@ fn error_body(e: &GatewayError) -> Vec<u8> {
 
 fn set_common(headers: &mut axum::http::HeaderMap, request_id: &str, served: Option<&Served>) {
     if let Ok(v) = HeaderValue::from_str(request_id) {
-        headers.insert("x-request-id", v);
+        headers.insert(X_REQUEST_ID, v);
     }
     if let Some(s) = served {
         if let Ok(v) = HeaderValue::from_str(&s.provider) {
-            headers.insert("x-switchyard-provider", v);
+            headers.insert(X_PROVIDER, v);
         }
         if let Ok(v) = HeaderValue::from_str(&s.model) {
-            headers.insert("x-switchyard-model", v);
+            headers.insert(X_MODEL, v);
         }
-        headers.insert("x-switchyard-attempts", HeaderValue::from(s.attempts));
+        headers.insert(X_ATTEMPTS, HeaderValue::from(s.attempts));
         if !s.fallback_path.is_empty()
             && let Ok(v) = HeaderValue::from_str(&s.fallback_path.join(", "))
         {
-            headers.insert("x-switchyard-fallback-path", v);
+            headers.insert(X_FALLBACK_PATH, v);
         }
     }
 }
@@ -153,7 +161,7 @@ fn sse(request_id: &str, chunks: Box<AccountedStream>, served: &Served) -> Respo
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     // Tell nginx-style proxies in front of the gateway not to buffer the stream.
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    headers.insert(X_ACCEL_BUFFERING, HeaderValue::from_static("no"));
     set_common(headers, request_id, Some(served));
     response
 }

@@ -23,6 +23,11 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 /// A client with its own connection pool, tuned for many concurrent calls to one host.
 pub fn client(timeouts: &Timeouts) -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
+        // The executor decides retries and fallback from the error class; a provider's
+        // redirect is an error to report, not to follow with the key attached.
+        .retry(reqwest::retry::never())
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
         .connect_timeout(timeouts.connect)
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(90))

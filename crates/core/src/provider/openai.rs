@@ -34,6 +34,28 @@ pub struct OpenAiProvider {
     timeouts: Timeouts,
     max_event: usize,
     client: reqwest::Client,
+    chat_url: reqwest::Url,
+    embeddings_url: reqwest::Url,
+}
+
+#[derive(Clone, Copy)]
+enum Endpoint {
+    Chat,
+    Embeddings,
+}
+
+impl Endpoint {
+    fn path(self) -> &'static str {
+        match self {
+            Endpoint::Chat => "chat/completions",
+            Endpoint::Embeddings => "embeddings",
+        }
+    }
+}
+
+fn parse_url(name: &str, url: &str) -> Result<reqwest::Url, String> {
+    reqwest::Url::parse(url)
+        .map_err(|e| format!("providers.{name}.base_url: \"{url}\" is not a valid URL: {e}"))
 }
 
 impl OpenAiProvider {
@@ -45,7 +67,11 @@ impl OpenAiProvider {
             .ok_or_else(|| format!("providers.{name}.base_url: required"))?
             .trim_end_matches('/')
             .to_owned();
+        let chat_url = parse_url(name, &format!("{base_url}/chat/completions"))?;
+        let embeddings_url = parse_url(name, &format!("{base_url}/embeddings"))?;
         Ok(OpenAiProvider {
+            chat_url,
+            embeddings_url,
             name: name.into(),
             kind: config.kind,
             base_url,
@@ -58,21 +84,34 @@ impl OpenAiProvider {
         })
     }
 
-    fn url(&self, deployment: &str, path: &str) -> String {
-        match self.kind {
-            ProviderKind::Azure => format!(
-                "{}/openai/deployments/{deployment}/{path}?api-version={}",
-                self.base_url,
-                self.api_version.as_deref().unwrap_or_default()
-            ),
-            _ => format!("{}/{path}", self.base_url),
+    /// The endpoint URL. Parsed once at start-up except for Azure, whose URL names the
+    /// deployment: URL parsing (with IDNA) showed in the request profile.
+    fn url(&self, deployment: &str, endpoint: Endpoint) -> Result<reqwest::Url, ProviderError> {
+        if self.kind != ProviderKind::Azure {
+            return Ok(match endpoint {
+                Endpoint::Chat => self.chat_url.clone(),
+                Endpoint::Embeddings => self.embeddings_url.clone(),
+            });
         }
+        let url = format!(
+            "{}/openai/deployments/{deployment}/{}?api-version={}",
+            self.base_url,
+            endpoint.path(),
+            self.api_version.as_deref().unwrap_or_default()
+        );
+        reqwest::Url::parse(&url).map_err(|e| {
+            ProviderError::new(
+                ErrorClass::InvalidRequest,
+                &self.name,
+                format!("bad URL {url}: {e}"),
+            )
+        })
     }
 
     /// Posts a JSON body with the next ready key; a failure is reported to the key pool.
     async fn post(
         &self,
-        url: String,
+        url: reqwest::Url,
         model: &str,
         body: Vec<u8>,
     ) -> Result<reqwest::Response, ProviderError> {
@@ -127,7 +166,7 @@ impl Provider for OpenAiProvider {
     ) -> BoxFuture<'a, Result<ChatReply, ProviderError>> {
         Box::pin(async move {
             let body = serde_json::to_vec(request).map_err(|e| self.protocol_error(e))?;
-            let url = self.url(&deployment.upstream_model, "chat/completions");
+            let url = self.url(&deployment.upstream_model, Endpoint::Chat)?;
             let response = self.post(url, &deployment.upstream_model, body).await?;
             if request.is_stream() {
                 let events = http::events(
@@ -153,7 +192,7 @@ impl Provider for OpenAiProvider {
     ) -> BoxFuture<'a, Result<EmbeddingsResponse, ProviderError>> {
         Box::pin(async move {
             let body = serde_json::to_vec(request).map_err(|e| self.protocol_error(e))?;
-            let url = self.url(&deployment.upstream_model, "embeddings");
+            let url = self.url(&deployment.upstream_model, Endpoint::Embeddings)?;
             let response = self.post(url, &deployment.upstream_model, body).await?;
             http::read_json(&self.name, response, self.timeouts.idle, MAX_RESPONSE_BODY).await
         })

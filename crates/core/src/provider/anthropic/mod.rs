@@ -29,7 +29,8 @@ const MAX_RESPONSE_BODY: usize = 64 * 1024 * 1024;
 
 pub struct AnthropicProvider {
     name: Arc<str>,
-    url: String,
+    /// Parsed once: URL parsing showed in the request profile.
+    url: reqwest::Url,
     keys: KeyPool,
     headers: HeaderMap,
     timeouts: Timeouts,
@@ -56,7 +57,8 @@ impl AnthropicProvider {
         }
         Ok(AnthropicProvider {
             name: name.into(),
-            url: format!("{base}/v1/messages"),
+            url: reqwest::Url::parse(&format!("{base}/v1/messages"))
+                .map_err(|e| format!("providers.{name}.base_url: not a valid URL: {e}"))?,
             keys: KeyPool::new(config.keys()),
             headers,
             timeouts: config.timeouts,
@@ -81,7 +83,7 @@ impl Provider for AnthropicProvider {
                 .map_err(|e| ProviderError::new(ErrorClass::Protocol, &self.name, e.to_string()))?;
             let mut rb = self
                 .client
-                .post(&self.url)
+                .post(self.url.clone())
                 .headers(self.headers.clone())
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body);
