@@ -27,7 +27,6 @@ pub fn client(timeouts: &Timeouts) -> Result<reqwest::Client, String> {
         // redirect is an error to report, not to follow with the key attached.
         .retry(reqwest::retry::never())
         .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
         .connect_timeout(timeouts.connect)
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(90))
