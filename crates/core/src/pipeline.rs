@@ -216,30 +216,16 @@ impl Gateway {
         mut request: ChatCompletionRequest,
         ledger: &mut Ledger,
     ) -> Result<ChatOutcome, GatewayError> {
-        // auth
+        // auth, admit
         let runtime = self.runtime.load_full();
-        let principal = runtime.auth.authenticate(ctx.credential.as_deref()).await?;
-        ledger.principal(&principal);
-        if !principal.may_use(&request.model) {
-            return Err(forbidden_model(&request.model));
-        }
-        validate_chat(&request)?;
         let prompt_estimate = usage::estimate_prompt_tokens(&request);
-
-        // admit
-        let permit = self
-            .admission
-            .admit(
-                &principal,
-                Demand {
-                    model: &request.model,
-                    estimated_prompt_tokens: prompt_estimate,
-                    max_output_tokens: request.output_token_limit(),
-                },
-            )
-            .await?;
-        let key_tags = principal.tags.clone();
-        ledger.hold(self.admission.clone(), principal, permit);
+        let demand = Demand {
+            model: &request.model,
+            estimated_prompt_tokens: prompt_estimate,
+            max_output_tokens: request.output_token_limit(),
+        };
+        let key_tags = self.admit_caller(&runtime, ctx, demand, ledger).await?;
+        validate_chat(&request)?;
 
         // guard (input)
         let mut actions = Vec::new();
@@ -350,27 +336,15 @@ impl Gateway {
         ledger: &mut Ledger,
     ) -> Result<(EmbeddingsResponse, Served), GatewayError> {
         let runtime = self.runtime.load_full();
-        let principal = runtime.auth.authenticate(ctx.credential.as_deref()).await?;
-        ledger.principal(&principal);
-        if !principal.may_use(&request.model) {
-            return Err(forbidden_model(&request.model));
-        }
         let estimate = request
             .texts()
             .map_or(0, |t| t.iter().map(|s| s.len().div_ceil(4) as u64).sum());
-        let permit = self
-            .admission
-            .admit(
-                &principal,
-                Demand {
-                    model: &request.model,
-                    estimated_prompt_tokens: estimate,
-                    max_output_tokens: None,
-                },
-            )
-            .await?;
-        let key_tags = principal.tags.clone();
-        ledger.hold(self.admission.clone(), principal, permit);
+        let demand = Demand {
+            model: &request.model,
+            estimated_prompt_tokens: estimate,
+            max_output_tokens: None,
+        };
+        let key_tags = self.admit_caller(&runtime, ctx, demand, ledger).await?;
         let traits = Traits::of_embeddings(&ctx.headers, &key_tags, estimate);
         let plan = runtime.router.plan(&request.model, &traits, &self.health)?;
         ledger.record.route = plan.route.clone();
@@ -391,6 +365,27 @@ impl Gateway {
         encode_embeddings(&mut response, wanted)?;
         let served = Served::new(&deployment, &ledger.record.attempts);
         Ok((response, served))
+    }
+
+    /// The auth and admit stages: who is calling, whether they may use this model, whether they
+    /// may spend now. The ledger holds the admission permit until settlement; the caller's key
+    /// tags are returned for routing rules.
+    async fn admit_caller(
+        &self,
+        runtime: &Runtime,
+        ctx: &RequestContext,
+        demand: Demand<'_>,
+        ledger: &mut Ledger,
+    ) -> Result<Vec<String>, GatewayError> {
+        let principal = runtime.auth.authenticate(ctx.credential.as_deref()).await?;
+        ledger.principal(&principal);
+        if !principal.may_use(demand.model) {
+            return Err(forbidden_model(demand.model));
+        }
+        let permit = self.admission.admit(&principal, demand).await?;
+        let key_tags = principal.tags.clone();
+        ledger.hold(self.admission.clone(), principal, permit);
+        Ok(key_tags)
     }
 
     /// `GET /v1/models`: routes and models.
@@ -622,28 +617,37 @@ pub struct AccountedStream {
 }
 
 impl AccountedStream {
+    /// Hands the ledger what the stream carried: the usage it reported, or an estimate.
+    fn take_ledger(&mut self) -> Option<Ledger> {
+        let mut ledger = self.ledger.take()?;
+        ledger.guard_actions(&self.guard_actions);
+        match &self.usage {
+            Some(u) => ledger.set_usage(u),
+            None => ledger.estimated(self.prompt_estimate, self.generated_chars),
+        }
+        Some(ledger)
+    }
+
     fn end_ok(&mut self) {
-        if let Some(mut ledger) = self.ledger.take() {
-            ledger.guard_actions(&self.guard_actions);
-            match &self.usage {
-                Some(u) => ledger.set_usage(u),
-                None => ledger.estimated(self.prompt_estimate, self.generated_chars),
-            }
+        if let Some(mut ledger) = self.take_ledger() {
             ledger.record.status = 200;
             ledger.close();
         }
     }
 
     fn end_err(&mut self, e: &GatewayError) {
-        if let Some(mut ledger) = self.ledger.take() {
-            ledger.guard_actions(&self.guard_actions);
-            match &self.usage {
-                Some(u) => ledger.set_usage(u),
-                None => ledger.estimated(self.prompt_estimate, self.generated_chars),
-            }
+        if let Some(mut ledger) = self.take_ledger() {
             // The client got HTTP 200 and an error event; the record keeps the error's status.
             ledger.close_err(e);
         }
+    }
+}
+
+impl Drop for AccountedStream {
+    /// Dropped before its end: the client went away. The ledger records it as such (see
+    /// `Ledger::drop`), with the tokens streamed so far.
+    fn drop(&mut self) {
+        drop(self.take_ledger());
     }
 }
 

@@ -107,6 +107,11 @@ struct Harness {
 }
 
 async fn start(extra_server_yaml: &str) -> Harness {
+    start_recording(extra_server_yaml, "none").await
+}
+
+/// A gateway whose request records go to `records_url`.
+async fn start_recording(extra_server_yaml: &str, records_url: &str) -> Harness {
     let seen = Arc::new(Seen::default());
     let app = Router::new()
         .route("/v1/chat/completions", post(upstream))
@@ -128,7 +133,7 @@ models:
   hang: {{ provider: up }}
   stall: {{ provider: up }}
   cut: {{ provider: up }}
-records: {{ database_url: none }}
+records: {{ database_url: "{records_url}" }}
 "#
     );
     let config = Config::from_yaml(&yaml, &|_| None).unwrap();
@@ -252,4 +257,51 @@ async fn a_connection_cut_mid_stream_ends_with_an_error_event_and_done() {
     assert_eq!(error["error"]["code"], "upstream_connection_failed");
     assert_eq!(frames[2], "data: [DONE]");
     assert_eq!(frames.len(), 3);
+}
+
+#[tokio::test]
+async fn an_abandoned_stream_is_recorded_with_the_tokens_streamed_so_far() {
+    let path = std::env::temp_dir().join(format!(
+        "switchyard-abandon-{}-{}.db",
+        std::process::id(),
+        switchyard_core::request::new_request_id()
+    ));
+    let url = format!("sqlite://{}", path.display());
+    let h = start_recording("", &url).await;
+    let response = post_chat(&h, "slow-forever", true).await;
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let mut body = response.bytes_stream();
+    let mut received = String::new();
+    while received.matches("tick").count() < 3 {
+        let bytes = body.next().await.unwrap().unwrap();
+        received.push_str(&String::from_utf8_lossy(&bytes));
+    }
+    drop(body); // the client goes away mid-stream
+
+    let db = switchyard_store::Database::connect(&url).await.unwrap();
+    let mut record = None;
+    for _ in 0..250 {
+        let recent = db.recent_requests(10).await.unwrap();
+        if let Some(r) = recent.into_iter().find(|r| r.request_id == request_id) {
+            record = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let record = record.expect("the abandoned request was never recorded");
+    assert!(record.client_disconnected);
+    assert_eq!(record.status, 499);
+    assert!(record.stream);
+    assert!(
+        record.completion_tokens >= 1,
+        "the tokens streamed before the client left are accounted: {record:?}"
+    );
+    db.close().await;
+    let _ = std::fs::remove_file(&path);
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
 }
