@@ -26,6 +26,8 @@ use crate::error::ErrorClass;
 const EWMA_ALPHA: f64 = 0.3;
 /// Samples kept per deployment for the error rate and the p95.
 const WINDOW_CAP: usize = 1024;
+/// Successful calls between two p95 checks.
+const P95_CHECK_EVERY: u32 = 32;
 
 /// Whether a failure of this class counts against the deployment's health.
 pub fn counts_against_deployment(class: ErrorClass) -> bool {
@@ -75,6 +77,7 @@ struct Breaker {
     /// (when, failed, latency)
     window: VecDeque<(Instant, bool, Duration)>,
     opened: u64,
+    since_p95_check: u32,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -175,11 +178,16 @@ impl DeploymentHealth {
             b.window.clear();
         }
         b.push(now, false, total, cfg.window);
+        // The p95 sorts the window: checked every P95_CHECK_EVERY samples, not on every call.
+        b.since_p95_check += 1;
         if let Some(limit) = cfg.p95_latency
             && b.window.len() >= cfg.min_requests as usize
-            && b.p95().is_some_and(|p| p > limit)
+            && b.since_p95_check >= P95_CHECK_EVERY.min(cfg.min_requests.max(1))
         {
-            b.open(now, cfg.cooldown);
+            b.since_p95_check = 0;
+            if b.p95().is_some_and(|p| p > limit) {
+                b.open(now, cfg.cooldown);
+            }
         }
     }
 
