@@ -31,7 +31,7 @@ use crate::error::GatewayError;
 use crate::execute;
 use crate::guard::{GuardAction, GuardChain, Verdict};
 use crate::health::Health;
-use crate::provider::{self, ChatReply, ChunkStream, Deployment, Provider};
+use crate::provider::{self, ChatReply, ChunkStream, Deployment, Provider, RawResponse};
 use crate::record::{Recorder, RequestRecord};
 use crate::request::{RequestContext, unix_secs};
 use crate::route::{Router, Traits};
@@ -99,6 +99,8 @@ impl Served {
 #[allow(clippy::large_enum_variant)]
 pub enum ChatResponse {
     Complete(ChatCompletionResponse, Served),
+    /// An OpenAI chat completion as the upstream encoded it.
+    Raw(bytes::Bytes, Served),
     /// Boxed: the stream carries the whole request record with it.
     Stream(Box<AccountedStream>, Served),
 }
@@ -187,6 +189,10 @@ impl Gateway {
             Ok(ChatOutcome::Complete(response, served)) => {
                 ledger.close_ok(response.usage.as_ref(), 0);
                 Ok(ChatResponse::Complete(response, served))
+            }
+            Ok(ChatOutcome::Raw(raw, served)) => {
+                ledger.close_ok(raw.usage.as_ref(), 0);
+                Ok(ChatResponse::Raw(raw.body, served))
             }
             Ok(ChatOutcome::Stream(stream, served, wants_usage, prompt_estimate)) => {
                 let deadline = ctx.received + self.runtime.load().config.server.request_deadline;
@@ -279,32 +285,47 @@ impl Gateway {
         let served = Served::new(&deployment, &ledger.record.attempts);
 
         // guard (output)
-        match reply {
-            ChatReply::Complete(mut response) => {
-                let mut actions = Vec::new();
-                let screened = self.guards.screen_response(&mut response, &mut actions);
-                ledger.guard_actions(&actions);
-                screened?;
-                if response.usage.is_none() {
-                    let chars = response
-                        .choices
-                        .iter()
-                        .map(|c| c.message.content.as_ref().map_or(0, String::len))
-                        .sum();
-                    ledger.estimated(prompt_estimate, chars);
-                }
-                if self.cache.enabled() {
-                    self.cache.store(&request, &response).await;
-                }
-                Ok(ChatOutcome::Complete(response, served))
+        let mut response = match reply {
+            ChatReply::Stream(stream) => {
+                let outcome = ChatOutcome::Stream(stream, served, wants_usage, prompt_estimate);
+                return Ok(outcome);
             }
-            ChatReply::Stream(stream) => Ok(ChatOutcome::Stream(
-                stream,
-                served,
-                wants_usage,
-                prompt_estimate,
-            )),
+            // Forwarded as the upstream's bytes, unless a stage must look inside.
+            ChatReply::Raw(raw) if self.guards.is_empty() && !self.cache.enabled() => {
+                if raw.usage.is_none() {
+                    ledger.estimated(prompt_estimate, raw.body.len());
+                }
+                return Ok(ChatOutcome::Raw(raw, served));
+            }
+            ChatReply::Raw(raw) => raw.decode().map_err(|e| {
+                GatewayError::new(
+                    502,
+                    "upstream_error",
+                    "upstream_protocol_error",
+                    format!(
+                        "provider \"{}\" sent a response the gateway cannot read: {e}",
+                        served.provider
+                    ),
+                )
+            })?,
+            ChatReply::Complete(response) => response,
+        };
+        let mut actions = Vec::new();
+        let screened = self.guards.screen_response(&mut response, &mut actions);
+        ledger.guard_actions(&actions);
+        screened?;
+        if response.usage.is_none() {
+            let chars = response
+                .choices
+                .iter()
+                .map(|c| c.message.content.as_ref().map_or(0, String::len))
+                .sum();
+            ledger.estimated(prompt_estimate, chars);
         }
+        if self.cache.enabled() {
+            self.cache.store(&request, &response).await;
+        }
+        Ok(ChatOutcome::Complete(response, served))
     }
 
     pub async fn embeddings(
@@ -418,6 +439,7 @@ impl Gateway {
 
 enum ChatOutcome {
     Complete(ChatCompletionResponse, Served),
+    Raw(RawResponse, Served),
     /// The stream, who served it, whether the client asked for usage, the prompt estimate.
     Stream(ChunkStream, Served, bool, u64),
 }

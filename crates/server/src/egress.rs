@@ -27,6 +27,16 @@ const X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering
 
 pub fn chat(request_id: &str, result: Result<ChatResponse, GatewayError>) -> Response {
     match result {
+        Ok(ChatResponse::Raw(body, served)) => {
+            let mut response = Response::new(Body::from(body));
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            set_common(headers, request_id, Some(&served));
+            response
+        }
         Ok(ChatResponse::Complete(body, served)) => {
             json(request_id, StatusCode::OK, &body, Some(&served))
         }

@@ -22,7 +22,7 @@ use futures_util::Stream;
 use futures_util::future::BoxFuture;
 use switchyard_wire::openai::{
     ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, EmbeddingsRequest,
-    EmbeddingsResponse,
+    EmbeddingsResponse, Usage,
 };
 
 use crate::config::{Capability, Config, Dialect, Price, ProviderConfig};
@@ -35,7 +35,41 @@ pub type ChunkStream =
 /// What a chat call produced.
 pub enum ChatReply {
     Complete(ChatCompletionResponse),
+    /// A whole response already in the client's dialect (OpenAI), kept as the upstream's bytes
+    /// with only its usage read out: when no later stage needs to look inside, it is forwarded
+    /// without being decoded and encoded again (that round trip was an eighth of the gateway's
+    /// instructions per request).
+    Raw(RawResponse),
     Stream(ChunkStream),
+}
+
+pub struct RawResponse {
+    pub body: bytes::Bytes,
+    pub usage: Option<Usage>,
+}
+
+impl RawResponse {
+    /// Reads the usage out of an OpenAI chat completion, checking that it is one.
+    pub fn new(body: bytes::Bytes) -> Result<RawResponse, serde_json::Error> {
+        /// Only what the gateway needs; serde skips the rest without building it.
+        #[derive(serde::Deserialize)]
+        struct Outline {
+            #[allow(dead_code)] // required: a body without choices is not a chat completion
+            choices: serde::de::IgnoredAny,
+            #[serde(default)]
+            usage: Option<Usage>,
+        }
+        let outline: Outline = serde_json::from_slice(&body)?;
+        Ok(RawResponse {
+            body,
+            usage: outline.usage,
+        })
+    }
+
+    /// The decoded response, for the stages that look inside.
+    pub fn decode(&self) -> Result<ChatCompletionResponse, serde_json::Error> {
+        serde_json::from_slice(&self.body)
+    }
 }
 
 pub trait Provider: Send + Sync {
@@ -356,6 +390,20 @@ mod tests {
             assert_eq!(pool.pick(model), KeyPick::Key(1, "b"));
         }
         assert_eq!(pool.snapshot()[0].state, "rejected");
+    }
+
+    #[test]
+    fn a_raw_response_keeps_its_bytes_and_reads_its_usage() {
+        let body = br#"{"id":"c1","object":"chat.completion","created":1,"model":"m","system_fingerprint":"fp","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}"#;
+        let raw = RawResponse::new(bytes::Bytes::from_static(body)).unwrap();
+        assert_eq!(&raw.body[..], &body[..], "forwarded byte for byte");
+        assert_eq!(raw.usage.as_ref().map(|u| u.total_tokens), Some(4));
+        let decoded = raw.decode().unwrap();
+        assert_eq!(decoded.choices[0].message.content.as_deref(), Some("hi"));
+        assert_eq!(decoded.extra["system_fingerprint"], "fp");
+
+        assert!(RawResponse::new(bytes::Bytes::from_static(br#"{"usage":null}"#)).is_err());
+        assert!(RawResponse::new(bytes::Bytes::from_static(b"<html>")).is_err());
     }
 
     #[test]

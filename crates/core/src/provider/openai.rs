@@ -13,11 +13,10 @@ use futures_util::future::BoxFuture;
 use futures_util::{StreamExt, stream};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use switchyard_wire::openai::{
-    ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, EmbeddingsRequest,
-    EmbeddingsResponse, ErrorBody,
+    ChatCompletionChunk, ChatCompletionRequest, EmbeddingsRequest, EmbeddingsResponse, ErrorBody,
 };
 
-use super::{ChatReply, ChunkStream, Deployment, KeyPick, KeyPool, Provider, http};
+use super::{ChatReply, ChunkStream, Deployment, KeyPick, KeyPool, Provider, RawResponse, http};
 use crate::config::{ProviderConfig, ProviderKind, ServerConfig, Timeouts};
 use crate::error::{ErrorClass, ProviderError};
 
@@ -177,10 +176,17 @@ impl Provider for OpenAiProvider {
                 );
                 Ok(ChatReply::Stream(chunks(self.name.clone(), events)))
             } else {
-                let response: ChatCompletionResponse =
-                    http::read_json(&self.name, response, self.timeouts.idle, MAX_RESPONSE_BODY)
+                let body =
+                    http::read_body(&self.name, response, self.timeouts.idle, MAX_RESPONSE_BODY)
                         .await?;
-                Ok(ChatReply::Complete(response))
+                let raw = RawResponse::new(body).map_err(|e| {
+                    ProviderError::new(
+                        ErrorClass::Protocol,
+                        &self.name,
+                        format!("the response is not a chat completion: {e}"),
+                    )
+                })?;
+                Ok(ChatReply::Raw(raw))
             }
         })
     }
