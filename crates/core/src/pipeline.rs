@@ -187,11 +187,11 @@ impl Gateway {
         );
         match self.chat_stages(ctx, request, &mut ledger).await {
             Ok(ChatOutcome::Complete(response, served)) => {
-                ledger.close_ok(response.usage.as_ref(), 0);
+                ledger.close_ok(response.usage.as_ref());
                 Ok(ChatResponse::Complete(response, served))
             }
             Ok(ChatOutcome::Raw(raw, served)) => {
-                ledger.close_ok(raw.usage.as_ref(), 0);
+                ledger.close_ok(raw.usage.as_ref());
                 Ok(ChatResponse::Raw(raw.body, served))
             }
             Ok(ChatOutcome::Stream(stream, served, wants_usage, prompt_estimate)) => {
@@ -268,21 +268,9 @@ impl Gateway {
                 .get_or_insert_with(Default::default)
                 .include_usage = Some(true);
         }
-        let deadline = (ctx.received + runtime.config.server.request_deadline).into();
-        let breaker = &runtime.config.resilience.breaker;
-        let attempts = &mut ledger.record.attempts;
-        let result = execute::run(
-            &plan,
-            &mut request,
-            &self.health,
-            breaker,
-            deadline,
-            attempts,
-        )
-        .await;
-        let (reply, deployment) = result?;
-        ledger.served(&deployment);
-        let served = Served::new(&deployment, &ledger.record.attempts);
+        let (reply, served) = self
+            .execute(&runtime, ctx, &plan, &mut request, ledger)
+            .await?;
 
         // guard (output)
         let mut response = match reply {
@@ -340,7 +328,7 @@ impl Gateway {
                     .usage
                     .as_ref()
                     .map(|u| Usage::new(u.prompt_tokens, 0, None));
-                ledger.close_ok(usage.as_ref(), 0);
+                ledger.close_ok(usage.as_ref());
                 Ok((response, served))
             }
             Err(e) => {
@@ -370,22 +358,30 @@ impl Gateway {
         let plan = runtime.router.plan(&request.model, &traits, &self.health)?;
         ledger.record.route = plan.route.clone();
         let wanted = request.encoding_format.unwrap_or(EncodingFormat::Float);
+        let (mut response, served) = self
+            .execute(&runtime, ctx, &plan, &mut request, ledger)
+            .await?;
+        encode_embeddings(&mut response, wanted)?;
+        Ok((response, served))
+    }
+
+    /// The execute stage: walks the plan within the request's deadline, recording every attempt
+    /// and which deployment served.
+    async fn execute<C: execute::Call>(
+        &self,
+        runtime: &Runtime,
+        ctx: &RequestContext,
+        plan: &crate::route::Plan,
+        request: &mut C,
+        ledger: &mut Ledger,
+    ) -> Result<(C::Output, Served), GatewayError> {
         let deadline = (ctx.received + runtime.config.server.request_deadline).into();
         let breaker = &runtime.config.resilience.breaker;
         let attempts = &mut ledger.record.attempts;
-        let (mut response, deployment) = execute::run(
-            &plan,
-            &mut request,
-            &self.health,
-            breaker,
-            deadline,
-            attempts,
-        )
-        .await?;
+        let (output, deployment) =
+            execute::run(plan, request, &self.health, breaker, deadline, attempts).await?;
         ledger.served(&deployment);
-        encode_embeddings(&mut response, wanted)?;
-        let served = Served::new(&deployment, &ledger.record.attempts);
-        Ok((response, served))
+        Ok((output, Served::new(&deployment, &ledger.record.attempts)))
     }
 
     /// The auth and admit stages: who is calling, whether they may use this model, whether they
@@ -566,12 +562,9 @@ impl Ledger {
         self.record.usage_estimated = false;
     }
 
-    fn close_ok(&mut self, usage: Option<&Usage>, ttft_ms: u64) {
+    fn close_ok(&mut self, usage: Option<&Usage>) {
         if let Some(u) = usage {
             self.set_usage(u);
-        }
-        if ttft_ms > 0 {
-            self.record.ttft_ms = Some(ttft_ms as f64);
         }
         self.record.status = 200;
         self.close();
