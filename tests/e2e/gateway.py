@@ -298,8 +298,8 @@ server:
   listen: "127.0.0.1:__PORT__"
 auth:
   api_keys: ["{CLIENT_KEY}"]
-records:
-  database_url: none
+database:
+  url: none
 providers:
   demo:
     kind: mock
@@ -312,8 +312,8 @@ models:
 SLOW_MOCK_CONFIG = """\
 server:
   listen: "127.0.0.1:__PORT__"
-records:
-  database_url: none
+database:
+  url: none
 providers:
   slow:
     kind: mock
@@ -327,8 +327,8 @@ SMALL_BODY_CONFIG = f"""\
 server:
   listen: "127.0.0.1:__PORT__"
   max_body_size: 64KB
-records:
-  database_url: none
+database:
+  url: none
 providers:
   demo:
     kind: mock

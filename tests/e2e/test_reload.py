@@ -23,7 +23,7 @@ def config(models: dict[str, str], chunk_interval: str = "0ms") -> str:
     )
     model_lines = "".join(f"  {name}:\n    provider: p-{name}\n" for name in models)
     return (
-        f'server:\n  listen: "127.0.0.1:__PORT__"\nrecords:\n  database_url: none\nproviders:\n{providers}models:\n{model_lines}'
+        f'server:\n  listen: "127.0.0.1:__PORT__"\ndatabase:\n  url: none\nproviders:\n{providers}models:\n{model_lines}'
     )
 
 

@@ -14,6 +14,8 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
+pub use crate::admit::config::{GovernanceConfig, OverLimit, RedisConfig};
+
 /// A configuration error, with the dotted path of the offending key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -51,8 +53,15 @@ pub struct Config {
     pub routes: BTreeMap<String, RouteConfig>,
     #[serde(default)]
     pub resilience: ResilienceConfig,
+    /// Where keys, users, teams, budgets' audit trail and request records are kept.
+    #[serde(default)]
+    pub database: DatabaseConfig,
     #[serde(default)]
     pub records: RecordsConfig,
+    #[serde(default)]
+    pub redis: RedisConfig,
+    #[serde(default)]
+    pub governance: GovernanceConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -95,26 +104,56 @@ fn default_deadline() -> Duration {
     Duration::from_secs(600)
 }
 
-/// Who may call the gateway. With no keys listed, every caller is admitted as `anonymous`.
+/// Who may call the gateway: static keys from this file, virtual keys issued through the admin
+/// API, and (when allowed) callers with no key at all.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     /// Static bearer tokens accepted on every endpoint.
     #[serde(default)]
     pub api_keys: Vec<String>,
-    /// Bearer tokens for `/admin/*`. Empty: the `api_keys` are accepted there too (and with
-    /// neither, the admin API is open, as everything else is).
+    /// Bearer tokens for `/admin/*`. Key management needs one; `/admin/health` also accepts the
+    /// `api_keys` when none is set.
     #[serde(default)]
     pub admin_keys: Vec<String>,
+    /// Admit callers that send no key. Default: only when no `api_keys` and no `admin_keys`
+    /// are configured (a local or demo gateway).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_anonymous: Option<bool>,
 }
 
-/// Where request records go.
+impl AuthConfig {
+    pub fn anonymous_allowed(&self) -> bool {
+        self.allow_anonymous
+            .unwrap_or(self.api_keys.is_empty() && self.admin_keys.is_empty())
+    }
+}
+
+/// The database of keys, users, teams, the audit log and request records.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://FILE` (created and migrated on start), `postgres://…`, or `none` (no virtual
+    /// keys, request records only in the log).
+    #[serde(default = "default_records_url")]
+    pub url: String,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: default_records_url(),
+        }
+    }
+}
+
+/// How request records are written.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecordsConfig {
-    /// `sqlite://FILE`, `postgres://…`, or `none` to keep only the log line.
-    #[serde(default = "default_records_url")]
-    pub database_url: String,
+    /// Write records to the database (`database.url`).
+    #[serde(default = "default_true")]
+    pub store: bool,
     /// Records waiting to be written; past this, records are dropped (counted and logged).
     #[serde(default = "default_records_buffer")]
     pub buffer: usize,
@@ -126,13 +165,16 @@ pub struct RecordsConfig {
 impl Default for RecordsConfig {
     fn default() -> Self {
         RecordsConfig {
-            database_url: default_records_url(),
+            store: true,
             buffer: default_records_buffer(),
             log: false,
         }
     }
 }
 
+fn default_true() -> bool {
+    true
+}
 fn default_records_url() -> String {
     "sqlite://switchyard.db".into()
 }
@@ -398,6 +440,9 @@ pub struct RouteConfig {
     /// Overrides `resilience.retry` for this route.
     #[serde(default)]
     pub retry: Option<RetryConfig>,
+    /// Over a rate limit or budget: reject, queue or downgrade (default: `governance.over_limit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub over_limit: Option<OverLimit>,
 }
 
 /// A route target: a model name, or a model with a weight for the `weighted` strategy.
@@ -793,6 +838,22 @@ impl Config {
             if let Some(retry) = &r.retry {
                 check_retry(&format!("{path}.retry"), retry)?;
             }
+            if let Some(o) = &r.over_limit {
+                self.check_over_limit(&format!("{path}.over_limit"), o)?;
+            }
+        }
+        self.check_over_limit("governance.over_limit", &self.governance.over_limit)?;
+        let callable = |n: &str| self.models.contains_key(n) || self.routes.contains_key(n);
+        self.governance
+            .validate(&callable)
+            .map_err(|(path, message)| invalid(path, message))?;
+        if self.redis.url.as_deref().is_some_and(|u| {
+            !(u.starts_with("redis://") || u.starts_with("rediss://") || u.starts_with("unix://"))
+        }) {
+            return Err(invalid(
+                "redis.url",
+                "must be a redis://host:port URL (rediss:// for TLS)",
+            ));
         }
         check_retry("resilience.retry", &self.resilience.retry)?;
         let b = &self.resilience.breaker;
@@ -809,6 +870,26 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    fn check_over_limit(&self, path: &str, o: &OverLimit) -> Result<(), ConfigError> {
+        use crate::admit::config::Policy;
+        match (&o.policy, &o.downgrade_to) {
+            (Policy::Downgrade, None) => Err(invalid(
+                format!("{path}.downgrade_to"),
+                "policy downgrade needs the cheaper model or route to serve from",
+            )),
+            (_, Some(m)) if !self.models.contains_key(m) && !self.routes.contains_key(m) => {
+                Err(invalid(
+                    format!("{path}.downgrade_to"),
+                    format!(
+                        "unknown model or route \"{m}\"; models are: {}",
+                        list(self.models.keys())
+                    ),
+                ))
+            }
+            _ => Ok(()),
+        }
     }
 
     fn check_targets<'a>(
@@ -849,7 +930,9 @@ impl Config {
         }
         copy.auth.api_keys = copy.auth.api_keys.iter().map(|k| mask(k)).collect();
         copy.auth.admin_keys = copy.auth.admin_keys.iter().map(|k| mask(k)).collect();
-        copy.records.database_url = mask_url_password(&copy.records.database_url);
+        copy.database.url = mask_url_password(&copy.database.url);
+        copy.redis.url = copy.redis.url.as_deref().map(mask_url_password);
+        copy.governance.key_secret = copy.governance.key_secret.as_deref().map(mask);
         serde_json::to_value(copy).unwrap_or(Value::Null)
     }
 }
@@ -975,7 +1058,7 @@ fn check_retry(path: &str, r: &RetryConfig) -> Result<(), ConfigError> {
 }
 
 /// Optional durations.
-mod opt_duration {
+pub(crate) mod opt_duration {
     use super::*;
 
     pub fn serialize<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
@@ -991,7 +1074,7 @@ mod opt_duration {
 }
 
 /// Durations as humane strings: `250ms`, `10s`, `5m`.
-mod duration {
+pub(crate) mod duration {
     use super::*;
 
     pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

@@ -138,6 +138,8 @@ pub struct GatewayError {
     pub message: String,
     pub param: Option<String>,
     pub retry_after: Option<Duration>,
+    /// The caller's rate-limit state, sent as `x-ratelimit-*` headers with a 429.
+    pub rate: Option<Box<crate::admit::RateInfo>>,
 }
 
 impl GatewayError {
@@ -149,7 +151,13 @@ impl GatewayError {
             message: message.into(),
             param: None,
             retry_after: None,
+            rate: None,
         }
+    }
+
+    pub fn with_code(mut self, code: &str) -> Self {
+        self.code = code.to_owned();
+        self
     }
 
     pub fn with_param(mut self, param: &str) -> Self {
@@ -277,6 +285,7 @@ impl From<ProviderError> for GatewayError {
             message,
             param: None,
             retry_after: e.retry_after,
+            rate: None,
         }
     }
 }

@@ -23,8 +23,11 @@ use switchyard_wire::openai::{
     EmbeddingsRequest, EmbeddingsResponse, EncodingFormat, ModelEntry, ModelList, Usage,
 };
 
-use crate::admit::{Admission, AdmitAll, Demand, Permit, Settlement};
-use crate::auth::{Authenticator, Principal, StaticKeys};
+use crate::admit::counters::MemoryCounters;
+use crate::admit::governor::{GovernanceShared, Governor};
+use crate::admit::{Admission, Demand, Permit, RateInfo, Settlement};
+use crate::auth::keys::VirtualKeys;
+use crate::auth::{Authenticator, KeyAuth, Principal, StaticKeys};
 use crate::cache::{NoCache, ResponseCache};
 use crate::config::Config;
 use crate::error::GatewayError;
@@ -45,26 +48,56 @@ pub struct Runtime {
     pub deployments: Vec<Arc<Deployment>>,
     /// The auth stage: part of the runtime so that a reload changes who may call.
     pub auth: Arc<dyn Authenticator>,
+    /// The admit stage, with the limits of this config over counters that outlive it.
+    pub governor: Arc<Governor>,
 }
 
 impl Runtime {
-    pub fn build(config: Config) -> Result<Runtime, String> {
+    pub fn build(config: Config, governance: &Governance) -> Result<Runtime, String> {
         let (providers, deployments) = provider::build_all(&config)?;
         let router = Router::new(&config, &deployments);
-        let auth = Arc::new(StaticKeys::new(config.auth.api_keys.clone()));
+        let auth = Arc::new(KeyAuth {
+            static_keys: StaticKeys::new(config.auth.api_keys.clone()),
+            virtual_keys: governance.virtual_keys.clone(),
+            allow_anonymous: config.auth.anonymous_allowed(),
+        });
+        let governor = Arc::new(Governor::new(
+            config.governance.clone(),
+            governance.shared.clone(),
+            config.server.request_deadline,
+        ));
         Ok(Runtime {
             config: Arc::new(config),
             router,
             providers,
             deployments,
             auth,
+            governor,
         })
+    }
+}
+
+/// The state of governance that outlives a config reload: the counters behind limits and
+/// budgets, and the virtual-key cache (absent without a database).
+#[derive(Clone)]
+pub struct Governance {
+    pub shared: Arc<GovernanceShared>,
+    pub virtual_keys: Option<Arc<VirtualKeys>>,
+}
+
+impl Default for Governance {
+    /// In-process counters, no virtual keys.
+    fn default() -> Self {
+        Governance {
+            shared: GovernanceShared::new(Arc::new(MemoryCounters::default())),
+            virtual_keys: None,
+        }
     }
 }
 
 pub struct Gateway {
     runtime: ArcSwap<Runtime>,
-    admission: Arc<dyn Admission>,
+    governance: Governance,
     guards: GuardChain,
     cache: Arc<dyn ResponseCache>,
     health: Health,
@@ -79,6 +112,10 @@ pub struct Served {
     pub attempts: usize,
     /// The failed attempts before the one that served, with why each failed: `a(overloaded)`.
     pub fallback_path: Vec<String>,
+    /// The caller's remaining requests and tokens, for `x-ratelimit-*` headers.
+    pub rate: RateInfo,
+    /// The model the client asked for, when a limit sent it to the route's cheaper model.
+    pub downgraded_from: Option<String>,
 }
 
 impl Served {
@@ -91,6 +128,8 @@ impl Served {
                 .iter()
                 .filter_map(|a| a.error_class.map(|c| format!("{}({c})", a.model)))
                 .collect(),
+            rate: RateInfo::default(),
+            downgraded_from: None,
         }
     }
 }
@@ -107,10 +146,18 @@ pub enum ChatResponse {
 
 impl Gateway {
     pub fn new(config: Config, recorder: Recorder) -> Result<Gateway, String> {
-        let runtime = Runtime::build(config)?;
+        Gateway::with_governance(config, recorder, Governance::default())
+    }
+
+    pub fn with_governance(
+        config: Config,
+        recorder: Recorder,
+        governance: Governance,
+    ) -> Result<Gateway, String> {
+        let runtime = Runtime::build(config, &governance)?;
         Ok(Gateway {
             runtime: ArcSwap::from_pointee(runtime),
-            admission: Arc::new(AdmitAll),
+            governance,
             guards: GuardChain::default(),
             cache: Arc::new(NoCache),
             health: Health::default(),
@@ -124,17 +171,64 @@ impl Gateway {
         runtime.auth.authenticate(credential).await.map(|_| ())
     }
 
-    /// Checks a credential for the admin API: `auth.admin_keys` when set, else the API keys.
-    pub async fn authorize_admin(&self, credential: Option<&str>) -> Result<(), GatewayError> {
-        let runtime = self.runtime.load_full();
-        let admin_keys = runtime.config.auth.admin_keys.clone();
-        if admin_keys.is_empty() {
-            return runtime.auth.authenticate(credential).await.map(|_| ());
+    /// Checks a credential for the admin API: `auth.admin_keys` when set, else the static API
+    /// keys (never a virtual key). Returns who is acting, for the audit log: `admin-N`.
+    pub fn authorize_admin(&self, credential: Option<&str>) -> Result<String, GatewayError> {
+        let runtime = self.runtime.load();
+        let auth = &runtime.config.auth;
+        let (keys, who) = if auth.admin_keys.is_empty() {
+            if auth.api_keys.is_empty() && auth.anonymous_allowed() {
+                return Ok("anonymous".into());
+            }
+            (auth.api_keys.clone(), "api")
+        } else {
+            (auth.admin_keys.clone(), "admin")
+        };
+        let Some(presented) = credential.filter(|c| !c.is_empty()) else {
+            return Err(GatewayError::unauthorized(
+                "missing admin key: send one of auth.admin_keys as \"Authorization: Bearer <key>\"",
+            ));
+        };
+        match StaticKeys::new(keys).find(presented) {
+            Some(p) => Ok(p
+                .key_id
+                .map_or_else(|| who.to_owned(), |id| id.replace("static", who))),
+            None => Err(GatewayError::new(
+                401,
+                "authentication_error",
+                "invalid_admin_key",
+                "invalid admin key: the admin API accepts only the keys in auth.admin_keys, never a virtual key",
+            )),
         }
-        StaticKeys::new(admin_keys)
-            .authenticate(credential)
-            .await
-            .map(|_| ())
+    }
+
+    /// The state governance keeps across reloads: counters, stats, the virtual-key cache.
+    pub fn governance(&self) -> &Governance {
+        &self.governance
+    }
+
+    /// Counters of governance for the health endpoint.
+    pub fn governance_health(&self) -> serde_json::Value {
+        use std::sync::atomic::Ordering::Relaxed;
+        let s = &self.governance.shared;
+        let (lookups, store_errors) = self
+            .governance
+            .virtual_keys
+            .as_ref()
+            .map_or((0, 0), |v| v.stats());
+        serde_json::json!({
+            "counters": s.counters.backend(),
+            "counter_errors": s.stats.counter_errors.load(Relaxed),
+            "admitted_failing_open": s.stats.admitted_failing_open.load(Relaxed),
+            "refused_failing_closed": s.stats.refused_failing_closed.load(Relaxed),
+            "rejected": s.stats.rejected.load(Relaxed),
+            "queued": s.stats.queued.load(Relaxed),
+            "downgraded": s.stats.downgraded.load(Relaxed),
+            "budget_alerts": s.stats.alerts.load(Relaxed),
+            "virtual_keys": self.governance.virtual_keys.is_some(),
+            "key_lookups": lookups,
+            "key_store_errors": store_errors,
+        })
     }
 
     /// Live health of every deployment and provider key, for the admin API.
@@ -169,7 +263,7 @@ impl Gateway {
 
     /// Replaces the running configuration; requests in flight finish on the old one.
     pub fn reload(&self, config: Config) -> Result<(), String> {
-        let runtime = Runtime::build(config)?;
+        let runtime = Runtime::build(config, &self.governance)?;
         self.runtime.store(Arc::new(runtime));
         Ok(())
     }
@@ -225,13 +319,16 @@ impl Gateway {
         // auth, admit
         let runtime = self.runtime.load_full();
         let prompt_estimate = usage::estimate_prompt_tokens(&request);
-        let demand = Demand {
+        let need = Need {
             model: &request.model,
-            estimated_prompt_tokens: prompt_estimate,
+            prompt_tokens: prompt_estimate,
             max_output_tokens: request.output_token_limit(),
         };
-        let key_tags = self.admit_caller(&runtime, ctx, demand, ledger).await?;
+        let admitted = self.admit_caller(&runtime, ctx, need, ledger).await?;
         validate_chat(&request)?;
+        if let Some(to) = &admitted.downgraded_to {
+            request.model.clone_from(to);
+        }
 
         // guard (input)
         let mut actions = Vec::new();
@@ -246,17 +343,19 @@ impl Gateway {
             && let Some(hit) = self.cache.lookup(&request).await
         {
             ledger.record.cache_hit = true;
-            let served = Served {
+            let served = admitted.serve(Served {
                 provider: "cache".into(),
                 model: hit.model.clone(),
                 attempts: 0,
                 fallback_path: Vec::new(),
-            };
+                rate: RateInfo::default(),
+                downgraded_from: None,
+            });
             return Ok(ChatOutcome::Complete(hit, served));
         }
 
         // route
-        let traits = Traits::of_chat(&request, &ctx.headers, &key_tags, prompt_estimate);
+        let traits = Traits::of_chat(&request, &ctx.headers, &admitted.key_tags, prompt_estimate);
         let plan = runtime.router.plan(&request.model, &traits, &self.health)?;
         ledger.record.route = plan.route.clone();
 
@@ -271,6 +370,7 @@ impl Gateway {
         let (reply, served) = self
             .execute(&runtime, ctx, &plan, &mut request, ledger)
             .await?;
+        let served = admitted.serve(served);
 
         // guard (output)
         let mut response = match reply {
@@ -348,13 +448,16 @@ impl Gateway {
         let estimate = request
             .texts()
             .map_or(0, |t| t.iter().map(|s| s.len().div_ceil(4) as u64).sum());
-        let demand = Demand {
+        let need = Need {
             model: &request.model,
-            estimated_prompt_tokens: estimate,
-            max_output_tokens: None,
+            prompt_tokens: estimate,
+            max_output_tokens: Some(0),
         };
-        let key_tags = self.admit_caller(&runtime, ctx, demand, ledger).await?;
-        let traits = Traits::of_embeddings(&ctx.headers, &key_tags, estimate);
+        let admitted = self.admit_caller(&runtime, ctx, need, ledger).await?;
+        if let Some(to) = &admitted.downgraded_to {
+            request.model.clone_from(to);
+        }
+        let traits = Traits::of_embeddings(&ctx.headers, &admitted.key_tags, estimate);
         let plan = runtime.router.plan(&request.model, &traits, &self.health)?;
         ledger.record.route = plan.route.clone();
         let wanted = request.encoding_format.unwrap_or(EncodingFormat::Float);
@@ -362,7 +465,7 @@ impl Gateway {
             .execute(&runtime, ctx, &plan, &mut request, ledger)
             .await?;
         encode_embeddings(&mut response, wanted)?;
-        Ok((response, served))
+        Ok((response, admitted.serve(served)))
     }
 
     /// The execute stage: walks the plan within the request's deadline, recording every attempt
@@ -385,24 +488,55 @@ impl Gateway {
     }
 
     /// The auth and admit stages: who is calling, whether they may use this model, whether they
-    /// may spend now. The ledger holds the admission permit until settlement; the caller's key
-    /// tags are returned for routing rules.
+    /// may spend now (or on which cheaper model). The ledger holds the admission permit until
+    /// settlement.
     async fn admit_caller(
         &self,
         runtime: &Runtime,
         ctx: &RequestContext,
-        demand: Demand<'_>,
+        need: Need<'_>,
         ledger: &mut Ledger,
-    ) -> Result<Vec<String>, GatewayError> {
+    ) -> Result<Admitted, GatewayError> {
         let principal = runtime.auth.authenticate(ctx.credential.as_deref()).await?;
         ledger.principal(&principal);
-        if !principal.may_use(demand.model) {
-            return Err(forbidden_model(demand.model));
+        if !principal.may_use(need.model) {
+            return Err(forbidden_model(need.model));
         }
-        let permit = self.admission.admit(&principal, demand).await?;
-        let key_tags = principal.tags.clone();
-        ledger.hold(self.admission.clone(), principal, permit);
-        Ok(key_tags)
+        let config = &runtime.config;
+        let over_limit = config
+            .routes
+            .get(need.model)
+            .and_then(|r| r.over_limit.as_ref())
+            .unwrap_or(&config.governance.over_limit);
+        let default_max = config
+            .models
+            .get(need.model)
+            .and_then(|m| m.default_max_tokens);
+        let demand = Demand {
+            model: need.model,
+            estimated_prompt_tokens: need.prompt_tokens,
+            max_output_tokens: need.max_output_tokens.or(default_max),
+            feature: feature_of(ctx, &principal),
+            price: runtime.router.price_ceiling(need.model),
+            over_limit,
+            downgrade_price: over_limit
+                .downgrade_to
+                .as_deref()
+                .and_then(|m| runtime.router.price_ceiling(m)),
+        };
+        let permit = runtime.governor.admit(&principal, demand).await?;
+        let admitted = Admitted {
+            key_tags: principal.tags.clone(),
+            rate: permit.rate.clone(),
+            downgraded_to: permit.downgraded_to.clone(),
+            requested: need.model.to_owned(),
+        };
+        if let Some(to) = &admitted.downgraded_to {
+            ledger.record.downgraded_from = Some(need.model.to_owned());
+            tracing::debug!(from = need.model, to = %to, "over a limit: downgraded");
+        }
+        ledger.hold(runtime.governor.clone(), principal, permit);
+        Ok(admitted)
     }
 
     /// `GET /v1/models`: routes and models.
@@ -431,6 +565,48 @@ impl Gateway {
                 .collect(),
         }
     }
+}
+
+/// What admission is asked about a request.
+struct Need<'a> {
+    model: &'a str,
+    prompt_tokens: u64,
+    max_output_tokens: Option<u32>,
+}
+
+/// What admission decided, for routing and the response headers.
+struct Admitted {
+    key_tags: Vec<String>,
+    rate: RateInfo,
+    downgraded_to: Option<String>,
+    requested: String,
+}
+
+impl Admitted {
+    fn serve(&self, mut served: Served) -> Served {
+        served.rate = self.rate.clone();
+        if self.downgraded_to.is_some() {
+            served.downgraded_from = Some(self.requested.clone());
+        }
+        served
+    }
+}
+
+/// The header that names the feature a request is for.
+pub const FEATURE_HEADER: &str = "x-switchyard-feature";
+
+/// The feature a request is for: its header, else a key tag `feature:NAME`.
+fn feature_of<'a>(ctx: &'a RequestContext, principal: &'a Principal) -> Option<&'a str> {
+    ctx.headers
+        .get(FEATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .or_else(|| {
+            principal
+                .tags
+                .iter()
+                .find_map(|t| t.strip_prefix("feature:"))
+        })
 }
 
 enum ChatOutcome {

@@ -60,6 +60,8 @@ pub struct RequestRecord {
     pub guardrail_actions: Vec<String>,
     /// The client went away before the response was complete.
     pub client_disconnected: bool,
+    /// The model the client asked for, when a limit sent the request to a cheaper one.
+    pub downgraded_from: Option<String>,
 }
 
 /// Where batches of records are written.

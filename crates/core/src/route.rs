@@ -286,6 +286,28 @@ impl Router {
         }
     }
 
+    /// The highest input and output prices among every deployment that may serve `requested`
+    /// (its targets, rules and fallbacks), to reserve spend before the plan is known.
+    pub fn price_ceiling(&self, requested: &str) -> Option<crate::config::Price> {
+        let prices: Vec<crate::config::Price> = match self.routes.get(requested) {
+            Some(r) => r
+                .targets
+                .iter()
+                .chain(r.rules.iter().flat_map(|rule| &rule.targets))
+                .map(|t| &t.deployment)
+                .chain(&r.context_fallbacks)
+                .chain(&r.policy_fallbacks)
+                .map(|d| d.price)
+                .collect(),
+            None => vec![self.models.get(requested)?.price],
+        };
+        prices.into_iter().reduce(|a, b| crate::config::Price {
+            input: a.input.max(b.input),
+            output: a.output.max(b.output),
+            cached_input: None,
+        })
+    }
+
     /// Every name a client can ask for: routes and models, each sorted.
     pub fn names(&self) -> (Vec<&str>, Vec<&str>) {
         let mut routes: Vec<&str> = self.routes.keys().map(String::as_str).collect();

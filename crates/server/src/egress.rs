@@ -12,6 +12,7 @@ use axum::response::Response;
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::{StreamExt, stream};
 use serde::Serialize;
+use switchyard_core::admit::RateInfo;
 use switchyard_core::pipeline::AccountedStream;
 use switchyard_core::{ChatResponse, GatewayError, Served};
 use switchyard_wire::openai::{EmbeddingsResponse, ErrorBody, ErrorDetail};
@@ -23,6 +24,7 @@ const X_PROVIDER: HeaderName = HeaderName::from_static("x-switchyard-provider");
 const X_MODEL: HeaderName = HeaderName::from_static("x-switchyard-model");
 const X_ATTEMPTS: HeaderName = HeaderName::from_static("x-switchyard-attempts");
 const X_FALLBACK_PATH: HeaderName = HeaderName::from_static("x-switchyard-fallback-path");
+const X_DOWNGRADED_FROM: HeaderName = HeaderName::from_static("x-switchyard-downgraded-from");
 const X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering");
 
 pub fn chat(request_id: &str, result: Result<ChatResponse, GatewayError>) -> Response {
@@ -96,8 +98,35 @@ pub fn error(request_id: &str, e: &GatewayError) -> Response {
             HeaderValue::from(retry_after_secs(after)),
         );
     }
+    if let Some(rate) = &e.rate {
+        set_rate(headers, rate);
+    }
     set_common(headers, request_id, None);
     response
+}
+
+/// OpenAI's `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` headers; resets as `12s`.
+fn set_rate(headers: &mut axum::http::HeaderMap, rate: &RateInfo) {
+    const NAMES: [[&str; 3]; 2] = [
+        [
+            "x-ratelimit-limit-requests",
+            "x-ratelimit-remaining-requests",
+            "x-ratelimit-reset-requests",
+        ],
+        [
+            "x-ratelimit-limit-tokens",
+            "x-ratelimit-remaining-tokens",
+            "x-ratelimit-reset-tokens",
+        ],
+    ];
+    for (names, remaining) in NAMES.iter().zip([&rate.requests, &rate.tokens]) {
+        let Some(r) = remaining else { continue };
+        headers.insert(names[0], HeaderValue::from(r.limit));
+        headers.insert(names[1], HeaderValue::from(r.remaining));
+        if let Ok(v) = HeaderValue::from_str(&format!("{}s", retry_after_secs(r.reset))) {
+            headers.insert(names[2], v);
+        }
+    }
 }
 
 fn retry_after_secs(d: Duration) -> u64 {
@@ -129,6 +158,12 @@ fn set_common(headers: &mut axum::http::HeaderMap, request_id: &str, served: Opt
             headers.insert(X_MODEL, v);
         }
         headers.insert(X_ATTEMPTS, HeaderValue::from(s.attempts));
+        set_rate(headers, &s.rate);
+        if let Some(from) = &s.downgraded_from
+            && let Ok(v) = HeaderValue::from_str(from)
+        {
+            headers.insert(X_DOWNGRADED_FROM, v);
+        }
         if !s.fallback_path.is_empty()
             && let Ok(v) = HeaderValue::from_str(&s.fallback_path.join(", "))
         {

@@ -71,8 +71,8 @@ async fn ready(State(app): Shared) -> Response {
 /// Live health of every deployment (breaker, latency EWMA, in-flight) and provider key.
 async fn admin_health(State(app): Shared, headers: axum::http::HeaderMap) -> Response {
     let ctx = switchyard_core::RequestContext::new(switchyard_core::Endpoint::Admin, headers);
-    match app.gateway.authorize_admin(ctx.credential.as_deref()).await {
-        Ok(()) => egress::json(&ctx.id, StatusCode::OK, &app.gateway.health_report(), None),
+    match app.gateway.authorize_admin(ctx.credential.as_deref()) {
+        Ok(_) => egress::json(&ctx.id, StatusCode::OK, &app.gateway.health_report(), None),
         Err(e) => egress::error(&ctx.id, &e),
     }
 }
@@ -115,11 +115,11 @@ pub async fn build(config: Config) -> Result<Built, String> {
 
 async fn record_sink(config: &Config) -> Result<Arc<dyn RecordSink>, String> {
     let mut sinks: Vec<Arc<dyn RecordSink>> = Vec::new();
-    let url = config.records.database_url.trim();
-    if !url.is_empty() && url != "none" {
+    let url = config.database.url.trim();
+    if config.records.store && !url.is_empty() && url != "none" {
         let db = switchyard_store::Database::connect(url)
             .await
-            .map_err(|e| format!("records.database_url: {e}"))?;
+            .map_err(|e| format!("database.url: {e}"))?;
         sinks.push(Arc::new(db));
     }
     if config.records.log {

@@ -363,7 +363,7 @@ async fn start_gateway(config: Config) -> Gateway {
 
 /// A gateway for a YAML config; `records` are turned off.
 async fn gateway(yaml: &str) -> Gateway {
-    let yaml = format!("{yaml}\nrecords: {{ database_url: none }}\n");
+    let yaml = format!("{yaml}\ndatabase: {{ url: none }}\n");
     let config = Config::from_yaml(&yaml, &|_| None)
         .unwrap_or_else(|e| panic!("bad test config: {e}\n{yaml}"));
     start_gateway(config).await
@@ -973,7 +973,7 @@ async fn a_config_change_is_picked_up_without_failing_requests_in_flight() {
     let b = Upstream::start("b").await;
     let config_for = |target: &str| {
         format!(
-            "providers:\n{}{}models:\n{}{}routes:\n  smart: {{ targets: [{target}] }}\nrecords: {{ database_url: none }}\n",
+            "providers:\n{}{}models:\n{}{}routes:\n  smart: {{ targets: [{target}] }}\ndatabase: {{ url: none }}\n",
             provider(&a, ""),
             provider(&b, ""),
             model(&a, ""),

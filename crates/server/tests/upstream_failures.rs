@@ -133,7 +133,7 @@ models:
   hang: {{ provider: up }}
   stall: {{ provider: up }}
   cut: {{ provider: up }}
-records: {{ database_url: "{records_url}" }}
+database: {{ url: "{records_url}" }}
 "#
     );
     let config = Config::from_yaml(&yaml, &|_| None).unwrap();

@@ -6,7 +6,7 @@
 //! ([`records`]: the request log behind `RecordSink`, and the queries that read it back).
 //!
 //! It owns neither the traits nor the batching: `switchyard-core` defines what is stored and
-//! decides when; the server decides which database (the `records.database_url` setting) and
+//! decides when; the server decides which database (the `database.url` setting) and
 //! whether there is one at all (`none`).
 
 pub mod db;

@@ -1,0 +1,214 @@
+//! The `governance:` and `redis:` sections of the config, and a route's `over_limit:` policy:
+//! limits that are not attached to a key (per feature, per model, global), what happens over a
+//! limit, what happens when the counter store fails, and budget alerts.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::limits::Limits;
+use crate::config::duration;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GovernanceConfig {
+    /// The server secret virtual keys are hashed under (HMAC-SHA256). Unset: one is generated
+    /// and kept in the database, so that replicas sharing it agree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_secret: Option<String>,
+    /// How long a resolved virtual key is trusted before the database is asked again. Default:
+    /// 2s without Redis (the longest a revocation takes to reach another replica), 5m with
+    /// Redis (revocations are pushed to every replica at once).
+    #[serde(
+        default,
+        with = "crate::config::opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub key_cache_ttl: Option<Duration>,
+    /// Rate limits when the counter store (Redis) fails: `fail_open` admits, `fail_closed`
+    /// refuses with 503.
+    #[serde(default = "fail_open")]
+    pub on_counter_error: FailMode,
+    /// Budgets when the counter store fails.
+    #[serde(default = "fail_closed")]
+    pub on_budget_error: FailMode,
+    /// Caps on the whole gateway.
+    #[serde(default, skip_serializing_if = "Limits::is_empty")]
+    pub global: Limits,
+    /// Limits per feature: the `x-switchyard-feature` header, or a key tag `feature:NAME`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub features: BTreeMap<String, Limits>,
+    /// Limits per requested model or route alias (e.g. a provider's quota).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub models: BTreeMap<String, Limits>,
+    /// What happens over a limit, for requests whose route sets no `over_limit`.
+    #[serde(default)]
+    pub over_limit: OverLimit,
+    /// Output tokens reserved against budgets and TPM when a request sets no `max_tokens`
+    /// and its model no `default_max_tokens`.
+    #[serde(default = "default_assumed_output")]
+    pub assumed_output_tokens: u32,
+    #[serde(default)]
+    pub budget_alerts: BudgetAlerts,
+}
+
+impl Default for GovernanceConfig {
+    fn default() -> Self {
+        GovernanceConfig {
+            key_secret: None,
+            key_cache_ttl: None,
+            on_counter_error: FailMode::FailOpen,
+            on_budget_error: FailMode::FailClosed,
+            global: Limits::default(),
+            features: BTreeMap::new(),
+            models: BTreeMap::new(),
+            over_limit: OverLimit::default(),
+            assumed_output_tokens: default_assumed_output(),
+            budget_alerts: BudgetAlerts::default(),
+        }
+    }
+}
+
+fn default_assumed_output() -> u32 {
+    1024
+}
+fn fail_open() -> FailMode {
+    FailMode::FailOpen
+}
+fn fail_closed() -> FailMode {
+    FailMode::FailClosed
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailMode {
+    FailOpen,
+    FailClosed,
+}
+
+/// A route's policy over a limit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverLimit {
+    #[serde(default)]
+    pub policy: Policy,
+    /// `queue`: how long a request may wait for capacity before it gets 429.
+    #[serde(default = "default_queue_timeout", with = "duration")]
+    pub queue_timeout: Duration,
+    /// `downgrade`: the cheaper model or route that serves requests over the limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downgrade_to: Option<String>,
+}
+
+impl Default for OverLimit {
+    fn default() -> Self {
+        OverLimit {
+            policy: Policy::Reject,
+            queue_timeout: default_queue_timeout(),
+            downgrade_to: None,
+        }
+    }
+}
+
+fn default_queue_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Policy {
+    /// 429 with `Retry-After`.
+    #[default]
+    Reject,
+    /// Wait for capacity up to `queue_timeout`, then 429.
+    Queue,
+    /// Serve from `downgrade_to`.
+    Downgrade,
+}
+
+/// Alerts as a budget fills up: a log line, and a POST to `webhook` when set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetAlerts {
+    /// Fractions of a budget that trigger an alert, once per budget, threshold and period.
+    #[serde(default = "default_thresholds")]
+    pub thresholds: Vec<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<String>,
+}
+
+impl Default for BudgetAlerts {
+    fn default() -> Self {
+        BudgetAlerts {
+            thresholds: default_thresholds(),
+            webhook: None,
+        }
+    }
+}
+
+fn default_thresholds() -> Vec<f64> {
+    vec![0.5, 0.8, 1.0]
+}
+
+/// Redis: shared counters and key invalidation for several replicas. Off when `url` is unset.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://host:port/db`; unset: counters are in-process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Prefix of every key and channel, so that several gateways can share one Redis.
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    /// Longest wait for one Redis call before the `on_*_error` mode applies.
+    #[serde(default = "default_redis_timeout", with = "duration")]
+    pub timeout: Duration,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            url: None,
+            prefix: default_prefix(),
+            timeout: default_redis_timeout(),
+        }
+    }
+}
+
+fn default_prefix() -> String {
+    "switchyard".into()
+}
+fn default_redis_timeout() -> Duration {
+    Duration::from_millis(250)
+}
+
+impl GovernanceConfig {
+    /// Checks limits and thresholds; `models` are the names a route or model may be called by.
+    pub fn validate(&self, names: &dyn Fn(&str) -> bool) -> Result<(), (String, String)> {
+        let at = |p: String| move |m: String| (p.clone(), m);
+        self.global
+            .validate("governance.global")
+            .map_err(at("governance.global".into()))?;
+        for (name, limits) in &self.features {
+            let path = format!("governance.features.{name}");
+            limits.validate(&path).map_err(at(path.clone()))?;
+        }
+        for (name, limits) in &self.models {
+            let path = format!("governance.models.{name}");
+            if !names(name) {
+                return Err((path, format!("unknown model or route \"{name}\"")));
+            }
+            limits.validate(&path).map_err(at(path.clone()))?;
+        }
+        for (i, t) in self.budget_alerts.thresholds.iter().enumerate() {
+            if !(t.is_finite() && *t > 0.0) {
+                return Err((
+                    format!("governance.budget_alerts.thresholds[{i}]"),
+                    "must be a fraction above 0 (0.8 means 80 %)".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
