@@ -105,6 +105,28 @@ chat_ok() {
   wait_ok "$1" "http://127.0.0.1:$2/v1/chat/completions" "${args[@]}"
 }
 
+# provision_key CONFIG PORT ADMIN_KEY: starts the gateway once, creates a virtual key with an
+# RPM and a TPM limit and a monthly budget (high enough never to trip during the run, so that
+# every request is checked and counted against all three), prints the key, stops the gateway.
+# The key lives in the config's database, so the measured runs start with it.
+provision_key() {
+  local config=$1 port=$2 admin=$3 pid key
+  redis-cli -h 127.0.0.1 -p 6379 --scan --pattern 'switchyard-bench:*' 2>/dev/null \
+    | xargs -r redis-cli -h 127.0.0.1 -p 6379 DEL >/dev/null 2>&1 || true
+  "$BIN/switchyard" serve --config "$config" >>"$RESULTS/provision.log" 2>&1 &
+  pid=$!
+  if ! wait_ok 15 "http://127.0.0.1:$port/health/ready"; then
+    stop_pid "$pid"
+    return 1
+  fi
+  key=$(curl -fsS -X POST "http://127.0.0.1:$port/admin/keys" -H "authorization: Bearer $admin" \
+    -H 'content-type: application/json' \
+    -d '{"name":"bench","limits":{"rpm":1000000000,"tpm":1000000000000,"budgets":[{"usd":1000000000,"period":"month"}]}}' \
+    | sed -n 's/.*"key":"\(sk-sy-[A-Za-z0-9]*\)".*/\1/p')
+  stop_pid "$pid"
+  [[ -n "$key" ]] && printf '%s' "$key"
+}
+
 # ---- Set-up ------------------------------------------------------------------------------------
 # prepare_results: empty the results directory and raise the open-file limit.
 prepare_results() {

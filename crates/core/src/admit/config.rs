@@ -212,3 +212,45 @@ impl GovernanceConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, ConfigError};
+
+    const BASE: &str =
+        "providers: { p: { kind: mock } }\nmodels: { m: { provider: p }, mini: { provider: p } }\n";
+
+    fn load(extra: &str) -> Result<Config, ConfigError> {
+        Config::from_yaml(&format!("{BASE}{extra}"), &|_| None)
+    }
+
+    #[test]
+    fn governance_loads_and_errors_name_the_key() {
+        let config = load(
+            "routes: { smart: { targets: [m], over_limit: { policy: downgrade, downgrade_to: mini } } }\n\
+             governance: { global: { rpm: 100, budgets: [{ usd: 50, period: day }] }, features: { f: { tpm: 10 } } }\n\
+             redis: { url: \"redis://127.0.0.1:6379\" }\n",
+        )
+        .unwrap();
+        assert_eq!(config.governance.global.rpm, Some(100));
+        assert_eq!(config.redis.prefix, "switchyard");
+        let err = |yaml: &str| load(yaml).unwrap_err().to_string();
+        assert!(
+            err("routes: { smart: { targets: [m], over_limit: { policy: downgrade } } }\n")
+                .starts_with("routes.smart.over_limit.downgrade_to:")
+        );
+        assert!(
+            err("governance: { over_limit: { policy: downgrade, downgrade_to: gpt-9 } }\n")
+                .contains("unknown model or route \"gpt-9\"")
+        );
+        assert!(
+            err("governance: { models: { nope: { rpm: 1 } } }\n")
+                .starts_with("governance.models.nope:")
+        );
+        assert!(
+            err("governance: { global: { budgets: [{ usd: -1 }] } }\n").contains("budgets[0].usd")
+        );
+        assert!(err("governance: { global: { rps: 1 } }\n").contains("rps"));
+        assert!(err("redis: { url: \"http://x\" }\n").starts_with("redis.url:"));
+    }
+}

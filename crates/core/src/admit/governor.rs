@@ -691,3 +691,7 @@ impl Denial<'_> {
         e
     }
 }
+
+#[cfg(test)]
+#[path = "governor_tests.rs"]
+mod tests;
