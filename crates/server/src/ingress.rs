@@ -22,6 +22,8 @@ use crate::egress;
 pub struct AppState {
     pub gateway: Gateway,
     pub max_body_size: usize,
+    /// The admin API's database and key cache; `None` without a database.
+    pub admin: Option<Arc<crate::admin::Admin>>,
 }
 
 pub type Shared = State<Arc<AppState>>;

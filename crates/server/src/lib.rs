@@ -4,7 +4,10 @@
 //! The binary (`main.rs`) is only the command line; everything it runs lives here so that tests
 //! can start a gateway in-process too.
 
+pub mod admin;
+pub mod cli;
 pub mod egress;
+pub mod governance;
 pub mod ingress;
 pub mod reload;
 
@@ -33,6 +36,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
         .route("/admin/health", get(admin_health))
+        .merge(admin::routes())
         .fallback(unknown_endpoint)
         .with_state(state)
 }
@@ -64,6 +68,7 @@ async fn ready(State(app): Shared) -> Response {
         "status": "ready",
         "models": runtime.config.models.len(),
         "routes": runtime.config.routes.len(),
+        "governance": app.gateway.governance_health(),
     });
     egress::json(&id, StatusCode::OK, &body, None)
 }
@@ -84,7 +89,7 @@ async fn unknown_endpoint(method: Method, uri: Uri) -> Response {
         "invalid_request_error",
         "unknown_endpoint",
         format!(
-            "{method} {} is not an endpoint of Switchyard; it serves POST /v1/chat/completions, POST /v1/embeddings, GET /v1/models, GET /health/live, GET /health/ready and GET /admin/health",
+            "{method} {} is not an endpoint of Switchyard; it serves POST /v1/chat/completions, POST /v1/embeddings, GET /v1/models, GET /health/live, GET /health/ready, and the admin API under /admin/ (health, keys, users, teams, audit)",
             uri.path()
         ),
     );
@@ -95,40 +100,53 @@ async fn unknown_endpoint(method: Method, uri: Uri) -> Response {
 pub struct Built {
     pub state: Arc<AppState>,
     pub records: RecorderTask,
+    /// The Redis subscription that keeps the key cache fresh, stopped on shutdown.
+    pub key_events: Option<tokio::task::JoinHandle<()>>,
 }
 
-/// Builds the gateway from a validated config: the record sink (database and/or log), the
-/// recorder, the pipeline.
+/// Builds the gateway from a validated config: the database (keys and records), the counters
+/// (in-process or Redis), the virtual-key cache, the recorder, the pipeline.
 pub async fn build(config: Config) -> Result<Built, String> {
-    let sink = record_sink(&config).await?;
+    let db = open_database(&config).await?;
+    let sink = record_sink(&config, db.as_ref());
     let (recorder, records) = Recorder::spawn(sink, config.records.buffer);
+    let (governance, admin, key_events) = governance::build(&config, db).await?;
     let max_body_size = usize::try_from(config.server.max_body_size).unwrap_or(usize::MAX);
-    let gateway = Gateway::new(config, recorder)?;
+    let gateway = Gateway::with_governance(config, recorder, governance)?;
     Ok(Built {
         state: Arc::new(AppState {
             gateway,
             max_body_size,
+            admin,
         }),
         records,
+        key_events,
     })
 }
 
-async fn record_sink(config: &Config) -> Result<Arc<dyn RecordSink>, String> {
-    let mut sinks: Vec<Arc<dyn RecordSink>> = Vec::new();
+async fn open_database(config: &Config) -> Result<Option<switchyard_store::Database>, String> {
     let url = config.database.url.trim();
-    if config.records.store && !url.is_empty() && url != "none" {
-        let db = switchyard_store::Database::connect(url)
-            .await
-            .map_err(|e| format!("database.url: {e}"))?;
-        sinks.push(Arc::new(db));
+    if url.is_empty() || url.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    switchyard_store::Database::connect(url)
+        .await
+        .map(Some)
+        .map_err(|e| format!("database.url: {e}"))
+}
+
+fn record_sink(config: &Config, db: Option<&switchyard_store::Database>) -> Arc<dyn RecordSink> {
+    let mut sinks: Vec<Arc<dyn RecordSink>> = Vec::new();
+    if let Some(db) = db.filter(|_| config.records.store) {
+        sinks.push(Arc::new(db.clone()));
     }
     if config.records.log {
         sinks.push(Arc::new(LogSink));
     }
-    Ok(match sinks.len() {
+    match sinks.len() {
         1 => sinks.remove(0),
         _ => Arc::new(FanOut(sinks)),
-    })
+    }
 }
 
 /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish and
@@ -138,7 +156,11 @@ pub async fn serve(
     built: Built,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let Built { state, records } = built;
+    let Built {
+        state,
+        records,
+        key_events,
+    } = built;
     let app = router(state.clone());
     // Without TCP_NODELAY, Nagle's algorithm holds small SSE frames back until the client's
     // delayed ACK (40 ms on Linux): streams would arrive in bursts.
@@ -150,6 +172,9 @@ pub async fn serve(
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
+    if let Some(task) = key_events {
+        task.abort();
+    }
     drop(state);
     records.finish().await;
     Ok(())

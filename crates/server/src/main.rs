@@ -44,6 +44,8 @@ enum Command {
         /// The YAML config file.
         file: PathBuf,
     },
+    /// Manage virtual keys through a running gateway's admin API.
+    Keys(Box<switchyard_server::cli::KeysArgs>),
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::CheckConfig { file } => check_config(&file),
+        Command::Keys(args) => switchyard_server::cli::run(*args),
         Command::Serve {
             config,
             listen,

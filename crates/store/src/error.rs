@@ -1,8 +1,9 @@
 //! The errors of the store: bad URLs, unreachable databases, failed migrations and queries.
 //!
 //! Every message names what the user can act on (the URL, with its password masked, and the kind
-//! of database) and never carries a secret. Errors of the `RecordSink` trait are plain strings
-//! built from these; this module does not decide what the caller does with them.
+//! of database) and never carries a secret. Errors of the `RecordSink` and `KeyLookup` traits
+//! are plain strings built from these; this module does not decide what the caller does with
+//! them.
 
 /// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +71,29 @@ pub enum StoreError {
         kind: &'static str,
         request_id: String,
         column: &'static str,
+        reason: String,
+    },
+
+    /// A row of a governance table could not be turned back into a value.
+    #[error("{kind}: {table} {id:?}: stored {column} is not valid: {reason}")]
+    CorruptRow {
+        kind: &'static str,
+        table: &'static str,
+        id: String,
+        column: &'static str,
+        reason: String,
+    },
+
+    /// An insert met a row with the same identity (id, or a key's hash).
+    #[error("{kind}: {what} already exists")]
+    Conflict { kind: &'static str, what: String },
+
+    /// A value that could not be stored, or not read back as it was written (a NUL character,
+    /// a budget that is not a number).
+    #[error("{kind}: cannot store {what}: {reason}")]
+    Invalid {
+        kind: &'static str,
+        what: String,
         reason: String,
     },
 }

@@ -3,7 +3,8 @@
 //! This crate owns the SQL: the connection pools ([`db`]), the schema and its migrations
 //! (`migrations/sqlite` and `migrations/postgres`, one table per kind of state, the same columns
 //! on both), and the implementations of `switchyard-core`'s storage traits on top of them
-//! ([`records`]: the request log behind `RecordSink`, and the queries that read it back).
+//! ([`records`]: the request log behind `RecordSink`, and the queries that read it back;
+//! [`governance`]: virtual keys, users, teams and the audit log, and `KeyLookup`).
 //!
 //! It owns neither the traits nor the batching: `switchyard-core` defines what is stored and
 //! decides when; the server decides which database (the `database.url` setting) and
@@ -11,9 +12,13 @@
 
 pub mod db;
 pub mod error;
+pub mod governance;
 pub mod records;
+pub mod redis;
 
+pub use self::redis::{KeyEvents, RedisCounters};
 pub use db::{Database, connect, connect_postgres_schema, mask_url};
 pub use error::StoreError;
+pub use governance::{AuditEntry, KeyFilter, MemberKind, SpendScope};
 pub use records::{StoredAttempt, StoredRequest};
 pub use sqlx::{PgPool, SqlitePool};

@@ -28,8 +28,9 @@ use crate::error::StoreError;
 const INSERT_INTO: &str = "INSERT INTO requests (request_id, started_at_ms, endpoint, key_id, \
     user_id, team, requested_model, route, provider, model, upstream_model, stream, status, \
     error_code, prompt_tokens, completion_tokens, cached_tokens, usage_estimated, cost_usd, \
-    latency_ms, ttft_ms, attempts, cache_hit, guardrail_actions, client_disconnected) ";
-const COLUMNS: usize = 25;
+    latency_ms, ttft_ms, attempts, cache_hit, guardrail_actions, client_disconnected, \
+    downgraded_from) ";
+const COLUMNS: usize = 26;
 /// Bind parameters per statement: `SQLITE_MAX_VARIABLE_NUMBER` (since SQLite 3.32) and the
 /// 16-bit parameter count of PostgreSQL's wire protocol.
 const SQLITE_MAX_BINDS: usize = 32_766;
@@ -47,7 +48,7 @@ macro_rules! select_requests {
             $json,
             " AS attempts, cache_hit, guardrail_actions",
             $json,
-            " AS guardrail_actions, client_disconnected FROM requests"
+            " AS guardrail_actions, client_disconnected, downgraded_from FROM requests"
         )
     };
 }
@@ -103,6 +104,7 @@ pub struct StoredRequest {
     pub cache_hit: bool,
     pub guardrail_actions: Vec<String>,
     pub client_disconnected: bool,
+    pub downgraded_from: Option<String>,
 }
 
 impl RecordSink for Database {
@@ -281,6 +283,7 @@ fn push_record<DB>(
     b.push_bind(guardrails);
     b.push_unseparated(json_cast);
     b.push_bind(r.client_disconnected);
+    b.push_bind(opt_text(&r.downgraded_from));
 }
 
 /// `s` without NUL characters, which PostgreSQL cannot store in text or JSON.
@@ -388,6 +391,7 @@ where
         cache_hit: row.try_get("cache_hit").map_err(err)?,
         guardrail_actions,
         client_disconnected: row.try_get("client_disconnected").map_err(err)?,
+        downgraded_from: row.try_get("downgraded_from").map_err(err)?,
         request_id,
     })
 }

@@ -90,6 +90,7 @@ fn records(n: usize, tag: &str) -> Vec<RequestRecord> {
                     .map(|g| format!("redact:{g} \"{word}\""))
                     .collect(),
                 client_disconnected: i % 13 == 0,
+                downgraded_from: (i % 4 == 1).then(|| format!("big {word}")),
             }
         })
         .collect()
@@ -151,6 +152,10 @@ fn assert_same(stored: &StoredRequest, r: &RequestRecord) {
     assert_eq!(
         stored.client_disconnected, r.client_disconnected,
         "{id}: client_disconnected"
+    );
+    assert_eq!(
+        stored.downgraded_from, r.downgraded_from,
+        "{id}: downgraded_from"
     );
 }
 
@@ -229,6 +234,7 @@ async fn odd_values(db: &Database) {
         latency_ms: f64::NAN,
     }];
     batch[3].guardrail_actions = vec!["g\0".into()];
+    batch[3].downgraded_from = Some("big\0".into());
     batch[4].cost_usd = f64::NAN;
     batch[4].latency_ms = f64::INFINITY;
     batch[4].ttft_ms = Some(f64::NAN);
@@ -243,6 +249,7 @@ async fn odd_values(db: &Database) {
     assert_eq!(nul.attempts[0].provider, "p\u{FFFD}");
     assert_eq!(nul.attempts[0].latency_ms, 0.0);
     assert_eq!(nul.guardrail_actions, vec!["g\u{FFFD}".to_owned()]);
+    assert_eq!(nul.downgraded_from.as_deref(), Some("big\u{FFFD}"));
     let nan = get("odd-000004");
     assert_eq!(
         (nan.cost_usd, nan.latency_ms, nan.ttft_ms),
