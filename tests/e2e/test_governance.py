@@ -329,3 +329,63 @@ def test_users_and_teams_hold_every_key_to_their_limits(workdir, nonce):
         assert chat(gw, k2).status_code == 200
     finally:
         gw.stop()
+
+
+def test_budget_spend_survives_a_restart_on_in_process_counters(workdir, nonce):
+    config = governed_config(f"sqlite://{workdir}/restart-{nonce}.db", MOCK)
+    gw = start("restart", workdir, config)
+    try:
+        created = Admin(gw).create_key(limits={"budgets": [{"usd": 1.0, "period": "day"}]})
+        for _ in range(3):
+            assert chat(gw, created["key"], max_tokens=5).status_code == 200
+        before = Admin(gw).get(f"/admin/keys/{created['id']}/usage").json()["usage"]["budgets"][0]["spent_usd"]
+        assert before > 0
+    finally:
+        gw.stop()  # flushes the request log
+    gw = Gateway(gw.name, config, workdir).start()
+    try:
+        assert chat(gw, created["key"], max_tokens=5).status_code == 200
+        after = Admin(gw).get(f"/admin/keys/{created['id']}/usage").json()["usage"]["budgets"][0]["spent_usd"]
+        assert after == pytest.approx(before * 4 / 3, rel=1e-6), "the day's spend before the restart still counts"
+    finally:
+        gw.stop()
+
+
+def test_budget_alerts_post_to_the_webhook_once_per_threshold(workdir, nonce):
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: list[dict] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            received.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    extra = MOCK + f'governance:\n  budget_alerts: {{ thresholds: [0.5, 5.0], webhook: "http://127.0.0.1:{server.server_port}/hook" }}\n'
+    gw = start("alerts", workdir, governed_config(f"sqlite://{workdir}/alerts-{nonce}.db", extra))
+    try:
+        created = Admin(gw).create_key(limits={"budgets": [{"usd": 0.02, "period": "week"}]})
+        statuses = []
+        while 429 not in statuses and len(statuses) < 60:  # each request costs $0.0008
+            statuses.append(chat(gw, created["key"], max_tokens=5).status_code)
+        assert 200 in statuses and 429 in statuses, statuses
+        deadline = time.monotonic() + 5
+        while len(received) < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # a duplicate would arrive now
+        assert [e["threshold"] for e in received] == [0.5], received
+        event = received[0]
+        assert (event["event"], event["scope"], event["id"], event["period"]) == ("budget_threshold", "key", created["id"], "week")
+        assert event["budget_usd"] == 0.02 and event["spent_usd"] >= 0.01
+        assert "budget alert" in gw.log_text()
+    finally:
+        gw.stop()
+        server.shutdown()

@@ -8,6 +8,7 @@ use std::time::Duration;
 use switchyard_core::Config;
 use switchyard_core::admit::counters::{Counters, MemoryCounters};
 use switchyard_core::admit::governor::GovernanceShared;
+use switchyard_core::admit::history::SpendHistory;
 use switchyard_core::auth::keys::{KeyHasher, VirtualKeys};
 use switchyard_core::pipeline::Governance;
 use switchyard_store::Database;
@@ -35,7 +36,12 @@ pub async fn build(config: &Config, db: Option<Database>) -> Result<Parts, Strin
         Some(r) => Arc::new(r.clone()),
         None => Arc::new(MemoryCounters::default()),
     };
-    let shared = GovernanceShared::new(counters);
+    // Budget windows start from the request log, where there is one.
+    let history = db
+        .clone()
+        .filter(|_| config.records.store)
+        .map(|db| Arc::new(db) as Arc<dyn SpendHistory>);
+    let shared = GovernanceShared::with_history(counters, history);
     let Some(db) = db else {
         return Ok((
             Governance {

@@ -133,3 +133,68 @@ async fn a_warm_key_cache_makes_no_database_round_trip() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A store that answers from memory until it is switched off.
+struct Flaky {
+    key: KeyRecord,
+    hash: String,
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl KeyLookup for Flaky {
+    fn key_by_hash<'a>(
+        &'a self,
+        hash: &'a str,
+    ) -> BoxFuture<'a, Result<Option<KeyRecord>, String>> {
+        let answer = if self.down.load(Ordering::SeqCst) {
+            Err("PostgreSQL: connection refused".to_owned())
+        } else {
+            Ok((hash == self.hash).then(|| self.key.clone()))
+        };
+        Box::pin(std::future::ready(answer))
+    }
+    fn user<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Option<Member>, String>> {
+        Box::pin(std::future::ready(Ok(None)))
+    }
+    fn team<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Option<Member>, String>> {
+        Box::pin(std::future::ready(Ok(None)))
+    }
+}
+
+#[tokio::test]
+async fn a_database_outage_refuses_unknown_keys_with_503_and_keeps_cached_ones() {
+    let hasher = KeyHasher::new(b"s");
+    let (cached, _) = KeyHasher::generate();
+    let (uncached, _) = KeyHasher::generate();
+    let store = Arc::new(Flaky {
+        key: KeyRecord {
+            id: "key_c".into(),
+            ..KeyRecord::default()
+        },
+        hash: hasher.hash(&cached),
+        down: Default::default(),
+    });
+    let keys = VirtualKeys::new(hasher, store.clone(), Duration::from_secs(300));
+    assert_eq!(
+        keys.authenticate(&cached).await.unwrap().key_id.as_deref(),
+        Some("key_c")
+    );
+    store.down.store(true, Ordering::SeqCst);
+    assert!(
+        keys.authenticate(&cached).await.is_ok(),
+        "a cached key keeps working"
+    );
+    let e = keys.authenticate(&uncached).await.unwrap_err();
+    assert_eq!((e.status, e.code.as_str()), (503, "key_store_unavailable"));
+    assert_eq!(
+        keys.stats().1,
+        1,
+        "the failure is counted for the health endpoint"
+    );
+    store.down.store(false, Ordering::SeqCst);
+    assert_eq!(
+        keys.authenticate(&uncached).await.unwrap_err().status,
+        401,
+        "recovered: an unknown key is simply invalid"
+    );
+}

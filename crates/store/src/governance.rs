@@ -489,6 +489,27 @@ impl KeyLookup for Database {
     }
 }
 
+impl switchyard_core::admit::history::SpendHistory for Database {
+    fn spent_since<'a>(
+        &'a self,
+        scope: &'static str,
+        id: &'a str,
+        since_ms: i64,
+    ) -> Pin<Box<dyn Future<Output = Result<f64, String>> + Send + 'a>> {
+        Box::pin(async move {
+            let scope = match scope {
+                "key" => SpendScope::Key,
+                "user" => SpendScope::User,
+                "team" => SpendScope::Team,
+                other => return Err(format!("no spend history per {other}")),
+            };
+            self.spend_since(scope, id, since_ms)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

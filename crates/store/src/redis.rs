@@ -304,6 +304,22 @@ impl RedisCounters {
             .map_err(CounterError)?;
         Ok(values.into_iter().map(Option::unwrap_or_default).collect())
     }
+
+    /// `SET key value PX ttl NX`: starts a counter unless one exists.
+    async fn seed_key(&self, key: &str, value: i64, ttl: Duration) -> Result<(), CounterError> {
+        let mut cmd = ::redis::cmd("SET");
+        cmd.arg(self.conn.counter_key(key))
+            .arg(value)
+            .arg("PX")
+            .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1))
+            .arg("NX");
+        let _: Option<String> = self
+            .conn
+            .call(|mut m| async move { cmd.query_async(&mut m).await })
+            .await
+            .map_err(CounterError)?;
+        Ok(())
+    }
 }
 
 impl Counters for RedisCounters {
@@ -319,6 +335,15 @@ impl Counters for RedisCounters {
         deltas: &'a [(String, i64)],
     ) -> BoxFuture<'a, Result<Vec<i64>, CounterError>> {
         Box::pin(self.adjust_deltas(deltas))
+    }
+
+    fn seed<'a>(
+        &'a self,
+        key: &'a str,
+        value: i64,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), CounterError>> {
+        Box::pin(self.seed_key(key, value, ttl))
     }
 
     fn read<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Result<Vec<i64>, CounterError>> {

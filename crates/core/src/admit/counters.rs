@@ -55,6 +55,15 @@ pub trait Counters: Send + Sync {
         deltas: &'a [(String, i64)],
     ) -> BoxFuture<'a, Result<Vec<i64>, CounterError>>;
 
+    /// Creates a counter at `value` unless it already exists (starting a budget window from the
+    /// request log).
+    fn seed<'a>(
+        &'a self,
+        key: &'a str,
+        value: i64,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), CounterError>>;
+
     /// Current values (0 for a counter that does not exist).
     fn read<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Result<Vec<i64>, CounterError>>;
 
@@ -155,6 +164,20 @@ impl Counters for MemoryCounters {
         deltas: &'a [(String, i64)],
     ) -> BoxFuture<'a, Result<Vec<i64>, CounterError>> {
         Box::pin(std::future::ready(Ok(self.adjust_now(deltas))))
+    }
+
+    fn seed<'a>(
+        &'a self,
+        key: &'a str,
+        value: i64,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), CounterError>> {
+        let now = Instant::now();
+        let mut state = self.state();
+        if !matches!(state.values.get(key), Some((_, expires)) if *expires > now) {
+            state.values.insert(key.to_owned(), (value, now + ttl));
+        }
+        Box::pin(std::future::ready(Ok(())))
     }
 
     fn read<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Result<Vec<i64>, CounterError>> {

@@ -21,6 +21,7 @@ use serde_json::json;
 
 use super::config::{FailMode, GovernanceConfig, Policy};
 use super::counters::{Charge, CounterError, Counters, Reserved};
+use super::history::{Seeder, SpendHistory};
 use super::limits::{Limits, Period, Window, nanos_to_usd, rfc3339, usd_to_nanos};
 use super::{Admission, Demand, Permit, RateInfo, Remaining, Settlement};
 use crate::auth::Principal;
@@ -67,6 +68,8 @@ pub struct GovernanceStats {
 pub struct GovernanceShared {
     pub counters: Arc<dyn Counters>,
     pub stats: GovernanceStats,
+    /// Starts budget windows from the request log; `None` without one.
+    seeder: Option<Seeder>,
     fired_alerts: Mutex<HashSet<String>>,
     last_error_log: Mutex<Option<Instant>>,
     http: reqwest::Client,
@@ -74,9 +77,18 @@ pub struct GovernanceShared {
 
 impl GovernanceShared {
     pub fn new(counters: Arc<dyn Counters>) -> Arc<GovernanceShared> {
+        GovernanceShared::with_history(counters, None)
+    }
+
+    /// With `history`, each budget window starts from what the request log says was spent.
+    pub fn with_history(
+        counters: Arc<dyn Counters>,
+        history: Option<Arc<dyn SpendHistory>>,
+    ) -> Arc<GovernanceShared> {
         Arc::new(GovernanceShared {
             counters,
             stats: GovernanceStats::default(),
+            seeder: history.map(Seeder::new),
             fired_alerts: Mutex::default(),
             last_error_log: Mutex::default(),
             http: reqwest::Client::new(),
@@ -258,6 +270,9 @@ impl Governor {
                     reserved_tokens: tokens as u64,
                     ..Permit::default()
                 });
+            }
+            if let Some(seeder) = &self.shared.seeder {
+                seeder.seed(self.shared.counters.as_ref(), &planned).await;
             }
             let (charges, held): (Vec<Charge>, Vec<Held>) = planned.into_iter().unzip();
             let (index, current) = match self.shared.counters.reserve(&charges).await {

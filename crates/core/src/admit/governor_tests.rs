@@ -254,6 +254,14 @@ impl Counters for Down {
     ) -> BoxFuture<'a, Result<Vec<i64>, CounterError>> {
         Box::pin(std::future::ready(Err(CounterError("down".into()))))
     }
+    fn seed<'a>(
+        &'a self,
+        _: &'a str,
+        _: i64,
+        _: Duration,
+    ) -> BoxFuture<'a, Result<(), CounterError>> {
+        Box::pin(std::future::ready(Err(CounterError("down".into()))))
+    }
     fn read<'a>(&'a self, _: &'a [String]) -> BoxFuture<'a, Result<Vec<i64>, CounterError>> {
         Box::pin(std::future::ready(Err(CounterError("down".into()))))
     }

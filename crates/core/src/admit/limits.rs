@@ -94,6 +94,7 @@ impl Period {
         match self {
             Period::Day => Window {
                 id: day,
+                starts_at_ms: day * DAY,
                 ends_at_ms: Some((day + 1) * DAY),
             },
             Period::Week => {
@@ -101,6 +102,7 @@ impl Period {
                 let week = (day - 4).div_euclid(7);
                 Window {
                     id: week,
+                    starts_at_ms: (week * 7 + 4) * DAY,
                     ends_at_ms: Some((week * 7 + 4 + 7) * DAY),
                 }
             }
@@ -109,11 +111,13 @@ impl Period {
                 let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
                 Window {
                     id: y * 12 + i64::from(m) - 1,
+                    starts_at_ms: days_from_civil(y, m, 1) * DAY,
                     ends_at_ms: Some(days_from_civil(ny, nm, 1) * DAY),
                 }
             }
             Period::Total => Window {
                 id: 0,
+                starts_at_ms: 0,
                 ends_at_ms: None,
             },
         }
@@ -124,6 +128,7 @@ impl Period {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
     pub id: i64,
+    pub starts_at_ms: i64,
     /// `None` for a window that never ends.
     pub ends_at_ms: Option<i64>,
 }
@@ -134,6 +139,7 @@ impl Window {
         let id = now_ms.div_euclid(60_000);
         Window {
             id,
+            starts_at_ms: id * 60_000,
             ends_at_ms: Some((id + 1) * 60_000),
         }
     }
@@ -210,6 +216,10 @@ mod tests {
         assert_eq!(end(Period::Day), "2026-12-01T00:00:00Z");
         assert_eq!(end(Period::Week), "2026-12-07T00:00:00Z");
         assert_eq!(end(Period::Month), "2026-12-01T00:00:00Z");
+        let start = |p: Period| rfc3339(p.window(NOW).starts_at_ms);
+        assert_eq!(start(Period::Day), "2026-11-30T00:00:00Z");
+        assert_eq!(start(Period::Week), "2026-11-30T00:00:00Z");
+        assert_eq!(start(Period::Month), "2026-11-01T00:00:00Z");
         assert_eq!(Period::Total.window(NOW).ends_at_ms, None);
         assert_eq!(
             rfc3339(Window::minute(NOW).ends_at_ms.unwrap()),

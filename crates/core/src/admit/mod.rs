@@ -11,6 +11,7 @@
 pub mod config;
 pub mod counters;
 pub mod governor;
+pub mod history;
 pub mod limits;
 
 use std::time::Duration;
