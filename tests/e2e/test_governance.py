@@ -232,11 +232,12 @@ def test_model_access_expiry_revocation_and_admin_auth(workdir, nonce):
         assert r.status_code == 403 and '"other-model"' in r.json()["error"]["message"]
         assert chat(gw, limited["key"]).status_code == 200
 
-        short = admin.create_key(expires_in="1s")
-        assert chat(gw, short["key"]).status_code == 200
-        time.sleep(1.2)
-        r = chat(gw, short["key"])
+        now_ms = int(time.time() * 1000)
+        expired = admin.create_key(expires_at_ms=now_ms - 1000)
+        r = chat(gw, expired["key"])
         assert r.status_code == 401 and r.json()["error"]["code"] == "key_expired"
+        short = admin.create_key(expires_in="1h")
+        assert chat(gw, short["key"]).status_code == 200
 
         # The admin API refuses a virtual key, accepts the admin key.
         r = Admin(gw, key=limited["key"]).get("/admin/keys")
@@ -250,7 +251,7 @@ def test_model_access_expiry_revocation_and_admin_auth(workdir, nonce):
 
         audit = admin.get("/admin/audit").json()["data"]
         actions = [e["action"] for e in audit]
-        assert actions[:1] == ["key.revoke"] and actions.count("key.create") == 2
+        assert actions[:1] == ["key.revoke"] and actions.count("key.create") == 3
         assert all(e["actor"] == "admin-0" for e in audit)
         assert limited["key"] not in str(audit) and short["key"] not in str(audit)
     finally:
@@ -262,15 +263,19 @@ def test_rotation_keeps_the_old_key_for_its_grace_period(workdir, nonce):
     try:
         admin = Admin(gw)
         old = admin.create_key(name="svc", limits={"rpm": 100})
-        r = admin.post(f"/admin/keys/{old['id']}/rotate", {"grace": "1s"})
+        r = admin.post(f"/admin/keys/{old['id']}/rotate", {"grace": "1h"})
         assert r.status_code == 201, r.text
         new = r.json()
         assert new["key"] != old["key"] and new["limits"] == {"rpm": 100} and new["name"] == "svc"
+        grace_end = new["replaces"]["expires_at_ms"] / 1000
+        assert abs(grace_end - (time.time() + 3600)) < 120, "the old key lives one more hour"
         assert chat(gw, old["key"]).status_code == 200
         assert chat(gw, new["key"]).status_code == 200
-        time.sleep(1.2)
-        assert chat(gw, old["key"]).status_code == 401
-        assert chat(gw, new["key"]).status_code == 200
+        assert admin.get(f"/admin/keys/{old['id']}").json()["replaced_by"] == new["id"]
+        # With no grace, the key that is rotated away stops at once.
+        newest = admin.post(f"/admin/keys/{new['id']}/rotate", {"grace": "0s"}).json()
+        assert chat(gw, new["key"]).status_code == 401
+        assert chat(gw, newest["key"]).status_code == 200
     finally:
         gw.stop()
 
@@ -389,3 +394,45 @@ def test_budget_alerts_post_to_the_webhook_once_per_threshold(workdir, nonce):
     finally:
         gw.stop()
         server.shutdown()
+
+
+def test_keys_cli_creates_lists_rotates_and_revokes(workdir, nonce):
+    import os
+    import subprocess
+
+    from gateway import gateway_bin
+
+    gw = start("cli", workdir, governed_config(f"sqlite://{workdir}/cli-{nonce}.db", MOCK))
+    env = {**os.environ, "SWITCHYARD_URL": gw.url, "SWITCHYARD_ADMIN_KEY": ADMIN_KEY}
+
+    def keys(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(gateway_bin()), "keys", *args], capture_output=True, text=True, env=env, timeout=30)
+
+    try:
+        created = keys("create", "--name", "cli-key", "--models", "demo-model", "--rpm", "5", "--budget", "2.5/day")
+        assert created.returncode == 0, created.stderr
+        key = created.stdout.strip()
+        assert key.startswith("sk-sy-") and "shown only once" in created.stderr
+        assert chat(gw, key).status_code == 200
+        listed = keys("list")
+        assert listed.returncode == 0 and "cli-key" in listed.stdout and key not in listed.stdout
+        key_id = next(line.split()[0] for line in listed.stdout.splitlines() if "cli-key" in line)
+        stored = Admin(gw).get(f"/admin/keys/{key_id}").json()
+        assert stored["limits"] == {"rpm": 5, "budgets": [{"usd": 2.5, "period": "day"}]}
+        assert stored["models"] == ["demo-model"]
+
+        rotated = keys("rotate", key_id, "--grace", "0s")
+        assert rotated.returncode == 0, rotated.stderr
+        new_key = rotated.stdout.strip()
+        assert chat(gw, new_key).status_code == 200 and chat(gw, key).status_code == 401
+        new_id = Admin(gw).get("/admin/keys").json()["data"][0]["id"]
+        assert keys("revoke", new_id).returncode == 0
+        assert chat(gw, new_key).status_code == 401
+
+        wrong = subprocess.run(
+            [str(gateway_bin()), "keys", "list"], capture_output=True, text=True, timeout=30,
+            env={**env, "SWITCHYARD_ADMIN_KEY": "sk-wrong"},
+        )
+        assert wrong.returncode != 0 and "401" in wrong.stderr and "admin key" in wrong.stderr
+    finally:
+        gw.stop()

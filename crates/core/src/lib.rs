@@ -19,6 +19,7 @@ pub mod execute;
 pub mod provider;
 pub mod usage;
 pub mod record;
+pub mod account;
 
 pub mod pipeline;
 

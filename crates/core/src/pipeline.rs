@@ -3,39 +3,33 @@
 //! hands the result to egress.
 //!
 //! [`Gateway`] holds the live parts: the compiled config ([`Runtime`], swapped atomically on
-//! reload) and one implementation of each stage's trait. Accounting is the [`Ledger`]: it is
-//! created when a request arrives and writes the request's record exactly once, when the
-//! response is complete, when it fails, or when it is dropped because the client went away.
-//! For streams the ledger travels inside [`AccountedStream`], which also enforces the request
-//! deadline, screens each chunk, and keeps the usage chunk away from clients that did not ask
-//! for it.
+//! reload, with the auth and admit stages it configures), the state that outlives a reload
+//! ([`Governance`], health), and one implementation of each other stage's trait. Accounting is
+//! the [`Ledger`] of [`crate::account`], opened here when a request arrives.
 
 use std::collections::BTreeMap;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::Instant;
 
 use arc_swap::ArcSwap;
-use futures_util::Stream;
 use switchyard_wire::openai::{
-    ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, EmbeddingVector,
-    EmbeddingsRequest, EmbeddingsResponse, EncodingFormat, ModelEntry, ModelList, Usage,
+    ChatCompletionRequest, ChatCompletionResponse, EmbeddingVector, EmbeddingsRequest,
+    EmbeddingsResponse, EncodingFormat, ModelEntry, ModelList, Usage,
 };
 
+pub use crate::account::{AccountedStream, Ledger};
 use crate::admit::counters::MemoryCounters;
 use crate::admit::governor::{GovernanceShared, Governor};
-use crate::admit::{Admission, Demand, Permit, RateInfo, Settlement};
+use crate::admit::{Admission, Demand, RateInfo};
 use crate::auth::keys::VirtualKeys;
 use crate::auth::{Authenticator, KeyAuth, Principal, StaticKeys};
 use crate::cache::{NoCache, ResponseCache};
 use crate::config::Config;
 use crate::error::GatewayError;
 use crate::execute;
-use crate::guard::{GuardAction, GuardChain, Verdict};
+use crate::guard::GuardChain;
 use crate::health::Health;
 use crate::provider::{self, ChatReply, ChunkStream, Deployment, Provider, RawResponse};
-use crate::record::{Recorder, RequestRecord};
+use crate::record::Recorder;
 use crate::request::{RequestContext, unix_secs};
 use crate::route::{Router, Traits};
 use crate::usage;
@@ -290,17 +284,14 @@ impl Gateway {
             }
             Ok(ChatOutcome::Stream(stream, served, wants_usage, prompt_estimate)) => {
                 let deadline = ctx.received + self.runtime.load().config.server.request_deadline;
-                let stream = AccountedStream {
-                    inner: stream,
-                    ledger: Some(ledger),
-                    guards: self.guards.clone(),
+                let stream = AccountedStream::new(
+                    stream,
+                    ledger,
+                    self.guards.clone(),
                     wants_usage,
                     prompt_estimate,
-                    deadline: Box::pin(tokio::time::sleep_until(deadline.into())),
-                    usage: None,
-                    generated_chars: 0,
-                    guard_actions: Vec::new(),
-                };
+                    deadline,
+                );
                 Ok(ChatResponse::Stream(Box::new(stream), served))
             }
             Err(e) => {
@@ -665,249 +656,4 @@ fn encode_embeddings(
         };
     }
     Ok(())
-}
-
-/// Accounting for one request: fills the record as stages run, settles the admission permit,
-/// and sends the record exactly once (on success, failure, or drop).
-pub struct Ledger {
-    record: RequestRecord,
-    started: Instant,
-    recorder: Recorder,
-    price: Option<crate::config::Price>,
-    hold: Option<(Arc<dyn Admission>, Principal, Permit)>,
-    closed: bool,
-}
-
-impl Ledger {
-    fn open(ctx: &RequestContext, model: &str, stream: bool, recorder: Recorder) -> Ledger {
-        Ledger {
-            record: RequestRecord {
-                request_id: ctx.id.clone(),
-                started_at_ms: ctx.received_unix_ms,
-                endpoint: ctx.endpoint.as_str(),
-                requested_model: model.to_owned(),
-                stream,
-                ..Default::default()
-            },
-            started: ctx.received,
-            recorder,
-            price: None,
-            hold: None,
-            closed: false,
-        }
-    }
-
-    fn principal(&mut self, p: &Principal) {
-        self.record.key_id = p.key_id.clone();
-        self.record.user = p.user.clone();
-        self.record.team = p.team.clone();
-    }
-
-    fn hold(&mut self, admission: Arc<dyn Admission>, principal: Principal, permit: Permit) {
-        self.hold = Some((admission, principal, permit));
-    }
-
-    fn guard_actions(&mut self, actions: &[GuardAction]) {
-        for a in actions {
-            let what = match &a.verdict {
-                Verdict::Allow => continue,
-                Verdict::Redacted(what) => format!("{}:redacted:{what}", a.guardrail),
-                Verdict::Block(_) => format!("{}:blocked", a.guardrail),
-            };
-            self.record.guardrail_actions.push(what);
-        }
-    }
-
-    fn served(&mut self, d: &Deployment) {
-        self.record.provider = Some(d.provider_name.clone());
-        self.record.model = Some(d.name.clone());
-        self.record.upstream_model = Some(d.upstream_model.clone());
-        self.price = Some(d.price);
-    }
-
-    fn estimated(&mut self, prompt_tokens: u64, generated_chars: usize) {
-        self.record.prompt_tokens = prompt_tokens;
-        self.record.completion_tokens = usage::estimate_completion_tokens(generated_chars);
-        self.record.usage_estimated = true;
-    }
-
-    fn set_usage(&mut self, u: &Usage) {
-        self.record.prompt_tokens = u.prompt_tokens;
-        self.record.completion_tokens = u.completion_tokens;
-        self.record.cached_tokens = u.cached_tokens();
-        self.record.usage_estimated = false;
-    }
-
-    fn close_ok(&mut self, usage: Option<&Usage>) {
-        if let Some(u) = usage {
-            self.set_usage(u);
-        }
-        self.record.status = 200;
-        self.close();
-    }
-
-    fn close_err(&mut self, e: &GatewayError) {
-        self.record.status = e.status;
-        self.record.error_code = Some(e.code.clone());
-        self.close();
-    }
-
-    fn close(&mut self) {
-        if self.closed {
-            return;
-        }
-        self.closed = true;
-        let usage = Usage::new(
-            self.record.prompt_tokens,
-            self.record.completion_tokens,
-            Some(self.record.cached_tokens),
-        );
-        if let Some(price) = &self.price {
-            self.record.cost_usd = usage::cost_usd(&usage, price);
-        }
-        self.record.latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
-        if let Some((admission, principal, permit)) = self.hold.take() {
-            admission.settle(
-                &principal,
-                permit,
-                Settlement {
-                    total_tokens: usage.total_tokens,
-                    cost_usd: self.record.cost_usd,
-                },
-            );
-        }
-        self.recorder.record(std::mem::take(&mut self.record));
-    }
-}
-
-impl Drop for Ledger {
-    /// A ledger dropped open means the client went away mid-request: the request is still
-    /// accounted, with what is known, as HTTP 499 (client closed request).
-    fn drop(&mut self) {
-        if !self.closed {
-            self.record.client_disconnected = true;
-            self.record.status = 499;
-            self.record.error_code = Some("client_disconnected".into());
-            self.close();
-        }
-    }
-}
-
-/// A chat stream on its way to the client, accounted as it flows.
-pub struct AccountedStream {
-    inner: ChunkStream,
-    /// `None` once the stream has ended.
-    ledger: Option<Ledger>,
-    guards: GuardChain,
-    wants_usage: bool,
-    prompt_estimate: u64,
-    deadline: Pin<Box<tokio::time::Sleep>>,
-    usage: Option<Usage>,
-    generated_chars: usize,
-    guard_actions: Vec<GuardAction>,
-}
-
-impl AccountedStream {
-    /// Hands the ledger what the stream carried: the usage it reported, or an estimate.
-    fn take_ledger(&mut self) -> Option<Ledger> {
-        let mut ledger = self.ledger.take()?;
-        ledger.guard_actions(&self.guard_actions);
-        match &self.usage {
-            Some(u) => ledger.set_usage(u),
-            None => ledger.estimated(self.prompt_estimate, self.generated_chars),
-        }
-        Some(ledger)
-    }
-
-    fn end_ok(&mut self) {
-        if let Some(mut ledger) = self.take_ledger() {
-            ledger.record.status = 200;
-            ledger.close();
-        }
-    }
-
-    fn end_err(&mut self, e: &GatewayError) {
-        if let Some(mut ledger) = self.take_ledger() {
-            // The client got HTTP 200 and an error event; the record keeps the error's status.
-            ledger.close_err(e);
-        }
-    }
-}
-
-impl Drop for AccountedStream {
-    /// Dropped before its end: the client went away. The ledger records it as such (see
-    /// `Ledger::drop`), with the tokens streamed so far.
-    fn drop(&mut self) {
-        drop(self.take_ledger());
-    }
-}
-
-impl Stream for AccountedStream {
-    type Item = Result<ChatCompletionChunk, GatewayError>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
-        if this.ledger.is_none() {
-            return Poll::Ready(None);
-        }
-        if this.deadline.as_mut().poll(cx).is_ready() {
-            let e = GatewayError::new(
-                504,
-                "timeout_error",
-                "request_deadline_exceeded",
-                "the stream ran past the request's overall deadline (server.request_deadline)",
-            );
-            this.end_err(&e);
-            return Poll::Ready(Some(Err(e)));
-        }
-        loop {
-            let mut chunk = match this.inner.as_mut().poll_next(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(None) => {
-                    this.end_ok();
-                    return Poll::Ready(None);
-                }
-                Poll::Ready(Some(Err(e))) => {
-                    let e = GatewayError::from(e);
-                    this.end_err(&e);
-                    return Poll::Ready(Some(Err(e)));
-                }
-                Poll::Ready(Some(Ok(chunk))) => chunk,
-            };
-            if let Some(u) = chunk.usage.take() {
-                if this.wants_usage {
-                    chunk.usage = Some(u.clone());
-                }
-                this.usage = Some(u);
-            }
-            if chunk.choices.is_empty() && chunk.usage.is_none() {
-                continue; // a usage chunk the client did not ask for
-            }
-            let mut first_content = false;
-            for choice in &chunk.choices {
-                if let Some(text) = &choice.delta.content {
-                    first_content |= this.generated_chars == 0 && !text.is_empty();
-                    this.generated_chars += text.len();
-                }
-                for call in choice.delta.tool_calls.iter().flatten() {
-                    let args = call.function.as_ref().and_then(|f| f.arguments.as_ref());
-                    let len = args.map_or(0, String::len) + 1;
-                    first_content |= this.generated_chars == 0;
-                    this.generated_chars += len;
-                }
-            }
-            if first_content && let Some(ledger) = &mut this.ledger {
-                ledger.record.ttft_ms = Some(ledger.started.elapsed().as_secs_f64() * 1000.0);
-            }
-            if !this.guards.is_empty()
-                && let Err(e) = this
-                    .guards
-                    .screen_chunk(&mut chunk, &mut this.guard_actions)
-            {
-                this.end_err(&e);
-                return Poll::Ready(Some(Err(e)));
-            }
-            return Poll::Ready(Some(Ok(chunk)));
-        }
-    }
 }

@@ -13,7 +13,7 @@ use switchyard_core::auth::keys::{KeyHasher, KeyRecord};
 use switchyard_core::request::unix_ms;
 use switchyard_store::{KeyFilter, MemberKind};
 
-use super::{Call, body, double_option, not_found, open_call, store_error};
+use super::{Call, body, double_option, not_found, open_call, store_error, usage_report};
 use crate::ingress::Shared;
 
 #[derive(Deserialize)]
@@ -44,10 +44,7 @@ pub struct CreateKey {
 
 pub async fn create(State(app): Shared, headers: HeaderMap, request: Body) -> Response {
     let call = open_call!(app, headers);
-    match create_key(&call, request).await {
-        Ok(body) => call.ok(StatusCode::CREATED, &body),
-        Err(e) => call.fail(&e),
-    }
+    call.respond(StatusCode::CREATED, create_key(&call, request).await)
 }
 
 async fn create_key(call: &Call, request: Body) -> Result<Value, GatewayError> {
@@ -120,10 +117,7 @@ pub async fn list(State(app): Shared, headers: HeaderMap, Query(q): Query<ListQu
 
 pub async fn get(State(app): Shared, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let call = open_call!(app, headers);
-    match load(&call, &id).await {
-        Ok(key) => call.ok(StatusCode::OK, &key),
-        Err(e) => call.fail(&e),
-    }
+    call.respond(StatusCode::OK, load(&call, &id).await)
 }
 
 #[derive(Deserialize)]
@@ -154,10 +148,7 @@ pub async fn update(
     request: Body,
 ) -> Response {
     let call = open_call!(app, headers);
-    match update_key(&call, &id, request).await {
-        Ok(key) => call.ok(StatusCode::OK, &key),
-        Err(e) => call.fail(&e),
-    }
+    call.respond(StatusCode::OK, update_key(&call, &id, request).await)
 }
 
 async fn update_key(call: &Call, id: &str, request: Body) -> Result<KeyRecord, GatewayError> {
@@ -220,10 +211,7 @@ pub async fn revoke(State(app): Shared, headers: HeaderMap, Path(id): Path<Strin
         }
         Ok::<_, GatewayError>(key)
     };
-    match result.await {
-        Ok(key) => call.ok(StatusCode::OK, &key),
-        Err(e) => call.fail(&e),
-    }
+    call.respond(StatusCode::OK, result.await)
 }
 
 #[derive(Deserialize, Default)]
@@ -241,10 +229,7 @@ pub async fn rotate(
     request: Body,
 ) -> Response {
     let call = open_call!(app, headers);
-    match rotate_key(&call, &id, request).await {
-        Ok(body) => call.ok(StatusCode::CREATED, &body),
-        Err(e) => call.fail(&e),
-    }
+    call.respond(StatusCode::CREATED, rotate_key(&call, &id, request).await)
 }
 
 async fn rotate_key(call: &Call, id: &str, request: Body) -> Result<Value, GatewayError> {
@@ -303,26 +288,11 @@ async fn rotate_key(call: &Call, id: &str, request: Body) -> Result<Value, Gatew
 
 pub async fn usage(State(app): Shared, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let call = open_call!(app, headers);
-    let result = async {
-        let key = load(&call, &id).await?;
-        let governor = call.app.gateway.runtime().governor.clone();
-        let usage = governor
-            .usage("key", &key.id, &key.limits)
-            .await
-            .map_err(|e| {
-                GatewayError::new(
-                    503,
-                    "api_error",
-                    "limits_unavailable",
-                    format!("cannot read the counters: {e}"),
-                )
-            })?;
-        Ok::<_, GatewayError>(json!({ "id": key.id, "limits": key.limits, "usage": usage }))
+    let result = match load(&call, &id).await {
+        Ok(key) => usage_report(&call, "key", &key.id, &key.limits).await,
+        Err(e) => Err(e),
     };
-    match result.await {
-        Ok(body) => call.ok(StatusCode::OK, &body),
-        Err(e) => call.fail(&e),
-    }
+    call.respond(StatusCode::OK, result)
 }
 
 async fn load(call: &Call, id: &str) -> Result<KeyRecord, GatewayError> {

@@ -14,7 +14,7 @@ use switchyard_core::auth::keys::Member;
 use switchyard_core::request::unix_ms;
 use switchyard_store::MemberKind;
 
-use super::{Call, body, double_option, not_found, open_call, store_error};
+use super::{Call, body, double_option, not_found, open_call, store_error, usage_report};
 use crate::ingress::Shared;
 
 #[derive(Deserialize)]
@@ -49,111 +49,60 @@ pub struct UpdateMember {
     metadata: Option<Value>,
 }
 
-pub async fn create_user(State(app): Shared, headers: HeaderMap, request: Body) -> Response {
-    let call = open_call!(app, headers);
-    respond(
-        &call,
-        StatusCode::CREATED,
-        create(&call, MemberKind::User, request).await,
-    )
-}
-
-pub async fn create_team(State(app): Shared, headers: HeaderMap, request: Body) -> Response {
-    let call = open_call!(app, headers);
-    respond(
-        &call,
-        StatusCode::CREATED,
-        create(&call, MemberKind::Team, request).await,
-    )
-}
-
-pub async fn list_users(State(app): Shared, headers: HeaderMap) -> Response {
-    let call = open_call!(app, headers);
-    respond(&call, StatusCode::OK, list(&call, MemberKind::User).await)
-}
-
-pub async fn list_teams(State(app): Shared, headers: HeaderMap) -> Response {
-    let call = open_call!(app, headers);
-    respond(&call, StatusCode::OK, list(&call, MemberKind::Team).await)
-}
-
-pub async fn get_user(State(app): Shared, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let call = open_call!(app, headers);
-    respond(
-        &call,
-        StatusCode::OK,
-        load(&call, MemberKind::User, &id).await.map(to_json),
-    )
-}
-
-pub async fn get_team(State(app): Shared, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let call = open_call!(app, headers);
-    respond(
-        &call,
-        StatusCode::OK,
-        load(&call, MemberKind::Team, &id).await.map(to_json),
-    )
-}
-
-pub async fn update_user(
-    State(app): Shared,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    request: Body,
-) -> Response {
-    let call = open_call!(app, headers);
-    respond(
-        &call,
-        StatusCode::OK,
-        update(&call, MemberKind::User, &id, request).await,
-    )
-}
-
-pub async fn update_team(
-    State(app): Shared,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    request: Body,
-) -> Response {
-    let call = open_call!(app, headers);
-    respond(
-        &call,
-        StatusCode::OK,
-        update(&call, MemberKind::Team, &id, request).await,
-    )
-}
-
-pub async fn user_usage(
-    State(app): Shared,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let call = open_call!(app, headers);
-    respond(
-        &call,
-        StatusCode::OK,
-        usage(&call, MemberKind::User, &id).await,
-    )
-}
-
-pub async fn team_usage(
-    State(app): Shared,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let call = open_call!(app, headers);
-    respond(
-        &call,
-        StatusCode::OK,
-        usage(&call, MemberKind::Team, &id).await,
-    )
-}
-
-fn respond(call: &Call, status: StatusCode, result: Result<Value, GatewayError>) -> Response {
-    match result {
-        Ok(body) => call.ok(status, &body),
-        Err(e) => call.fail(&e),
+/// The kind a handler serves: `/admin/users` (`TEAM = false`) or `/admin/teams`.
+const fn kind<const TEAM: bool>() -> MemberKind {
+    if TEAM {
+        MemberKind::Team
+    } else {
+        MemberKind::User
     }
+}
+
+pub async fn create_one<const TEAM: bool>(
+    State(app): Shared,
+    headers: HeaderMap,
+    request: Body,
+) -> Response {
+    let call = open_call!(app, headers);
+    let result = create(&call, kind::<TEAM>(), request).await;
+    call.respond(StatusCode::CREATED, result)
+}
+
+pub async fn list_all<const TEAM: bool>(State(app): Shared, headers: HeaderMap) -> Response {
+    let call = open_call!(app, headers);
+    let result = list(&call, kind::<TEAM>()).await;
+    call.respond(StatusCode::OK, result)
+}
+
+pub async fn get_one<const TEAM: bool>(
+    State(app): Shared,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let call = open_call!(app, headers);
+    let result = load(&call, kind::<TEAM>(), &id).await.map(to_json);
+    call.respond(StatusCode::OK, result)
+}
+
+pub async fn update_one<const TEAM: bool>(
+    State(app): Shared,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    request: Body,
+) -> Response {
+    let call = open_call!(app, headers);
+    let result = update(&call, kind::<TEAM>(), &id, request).await;
+    call.respond(StatusCode::OK, result)
+}
+
+pub async fn usage_of<const TEAM: bool>(
+    State(app): Shared,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let call = open_call!(app, headers);
+    let result = usage(&call, kind::<TEAM>(), &id).await;
+    call.respond(StatusCode::OK, result)
 }
 
 async fn create(call: &Call, kind: MemberKind, request: Body) -> Result<Value, GatewayError> {
@@ -244,19 +193,7 @@ async fn update(
 
 async fn usage(call: &Call, kind: MemberKind, id: &str) -> Result<Value, GatewayError> {
     let m = load(call, kind, id).await?;
-    let governor = call.app.gateway.runtime().governor.clone();
-    let usage = governor
-        .usage(kind.as_str(), &m.id, &m.limits)
-        .await
-        .map_err(|e| {
-            GatewayError::new(
-                503,
-                "api_error",
-                "limits_unavailable",
-                format!("cannot read the counters: {e}"),
-            )
-        })?;
-    Ok(json!({ "id": m.id, "limits": m.limits, "usage": usage }))
+    usage_report(call, kind.as_str(), &m.id, &m.limits).await
 }
 
 async fn load(call: &Call, kind: MemberKind, id: &str) -> Result<Member, GatewayError> {

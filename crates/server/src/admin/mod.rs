@@ -87,22 +87,22 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/admin/keys/{id}/usage", get(keys::usage))
         .route(
             "/admin/users",
-            post(members::create_user).get(members::list_users),
+            post(members::create_one::<false>).get(members::list_all::<false>),
         )
         .route(
             "/admin/users/{id}",
-            get(members::get_user).patch(members::update_user),
+            get(members::get_one::<false>).patch(members::update_one::<false>),
         )
-        .route("/admin/users/{id}/usage", get(members::user_usage))
+        .route("/admin/users/{id}/usage", get(members::usage_of::<false>))
         .route(
             "/admin/teams",
-            post(members::create_team).get(members::list_teams),
+            post(members::create_one::<true>).get(members::list_all::<true>),
         )
         .route(
             "/admin/teams/{id}",
-            get(members::get_team).patch(members::update_team),
+            get(members::get_one::<true>).patch(members::update_one::<true>),
         )
-        .route("/admin/teams/{id}/usage", get(members::team_usage))
+        .route("/admin/teams/{id}/usage", get(members::usage_of::<true>))
         .route("/admin/audit", get(audit_log))
 }
 
@@ -149,6 +149,17 @@ impl Call {
     pub fn fail(&self, e: &GatewayError) -> Response {
         egress::error(&self.ctx.id, e)
     }
+
+    pub fn respond<T: serde::Serialize>(
+        &self,
+        status: StatusCode,
+        result: Result<T, GatewayError>,
+    ) -> Response {
+        match result {
+            Ok(body) => self.ok(status, &body),
+            Err(e) => self.fail(&e),
+        }
+    }
 }
 
 /// Opens an admin call or returns the error response.
@@ -186,6 +197,26 @@ pub fn store_error(e: StoreError) -> GatewayError {
             )
         }
     }
+}
+
+/// What `GET /admin/{keys,users,teams}/{id}/usage` answers: the limits, and the current use
+/// and what is left of each, read from the counters.
+pub async fn usage_report(
+    call: &Call,
+    scope: &'static str,
+    id: &str,
+    limits: &switchyard_core::admit::limits::Limits,
+) -> Result<serde_json::Value, GatewayError> {
+    let governor = call.app.gateway.runtime().governor.clone();
+    let usage = governor.usage(scope, id, limits).await.map_err(|e| {
+        GatewayError::new(
+            503,
+            "api_error",
+            "limits_unavailable",
+            format!("cannot read the counters: {e}"),
+        )
+    })?;
+    Ok(serde_json::json!({ "id": id, "limits": limits, "usage": usage }))
 }
 
 pub fn not_found(what: &str, id: &str) -> GatewayError {
