@@ -107,24 +107,24 @@ pub fn error(request_id: &str, e: &GatewayError) -> Response {
 
 /// OpenAI's `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` headers; resets as `12s`.
 fn set_rate(headers: &mut axum::http::HeaderMap, rate: &RateInfo) {
-    const NAMES: [[&str; 3]; 2] = [
+    const NAMES: [[HeaderName; 3]; 2] = [
         [
-            "x-ratelimit-limit-requests",
-            "x-ratelimit-remaining-requests",
-            "x-ratelimit-reset-requests",
+            HeaderName::from_static("x-ratelimit-limit-requests"),
+            HeaderName::from_static("x-ratelimit-remaining-requests"),
+            HeaderName::from_static("x-ratelimit-reset-requests"),
         ],
         [
-            "x-ratelimit-limit-tokens",
-            "x-ratelimit-remaining-tokens",
-            "x-ratelimit-reset-tokens",
+            HeaderName::from_static("x-ratelimit-limit-tokens"),
+            HeaderName::from_static("x-ratelimit-remaining-tokens"),
+            HeaderName::from_static("x-ratelimit-reset-tokens"),
         ],
     ];
-    for (names, remaining) in NAMES.iter().zip([&rate.requests, &rate.tokens]) {
-        let Some(r) = remaining else { continue };
-        headers.insert(names[0], HeaderValue::from(r.limit));
-        headers.insert(names[1], HeaderValue::from(r.remaining));
+    for ([limit, remaining, reset], r) in NAMES.into_iter().zip([&rate.requests, &rate.tokens]) {
+        let Some(r) = r else { continue };
+        headers.insert(limit, HeaderValue::from(r.limit));
+        headers.insert(remaining, HeaderValue::from(r.remaining));
         if let Ok(v) = HeaderValue::from_str(&format!("{}s", retry_after_secs(r.reset))) {
-            headers.insert(names[2], v);
+            headers.insert(reset, v);
         }
     }
 }

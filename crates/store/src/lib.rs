@@ -1,10 +1,12 @@
-//! SQLite and PostgreSQL storage for Switchyard, behind one [`Database`] handle.
+//! SQLite and PostgreSQL storage for Switchyard, behind one [`Database`] handle, and the Redis
+//! state that replicas share ([`redis`]: rate-limit and budget counters, key-change pub/sub).
 //!
 //! This crate owns the SQL: the connection pools ([`db`]), the schema and its migrations
 //! (`migrations/sqlite` and `migrations/postgres`, one table per kind of state, the same columns
 //! on both), and the implementations of `switchyard-core`'s storage traits on top of them
 //! ([`records`]: the request log behind `RecordSink`, and the queries that read it back;
-//! [`governance`]: virtual keys, users, teams and the audit log, and `KeyLookup`).
+//! [`governance`]: virtual keys, users, teams and the audit log, `KeyLookup`, and the spend
+//! history that budget windows start from).
 //!
 //! It owns neither the traits nor the batching: `switchyard-core` defines what is stored and
 //! decides when; the server decides which database (the `database.url` setting) and

@@ -10,7 +10,7 @@
 //! `switchyard-store` does the same in one Lua script, shared by every replica.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
@@ -18,8 +18,9 @@ use futures_util::future::BoxFuture;
 /// One counter a request adds to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Charge {
-    /// The counter's name, window included (`k:key_ab12:rpm:29933702`).
-    pub key: String,
+    /// The counter's name, window included (`key:key_ab12:rpm:29933702`); shared with the
+    /// permit that settles it, so that it is formatted once per request.
+    pub key: Arc<str>,
     pub amount: i64,
     /// The counter may not pass this; `None` counts without checking.
     pub limit: Option<i64>,
@@ -96,14 +97,20 @@ impl MemoryState {
     }
 
     fn add(&mut self, key: &str, delta: i64, ttl: Option<Duration>, now: Instant) -> i64 {
-        let value = self.current(key, now).saturating_add(delta);
-        let expires = match (ttl, self.values.get(key)) {
-            (Some(ttl), _) => now + ttl,
-            (None, Some((_, e))) if *e > now => *e,
-            (None, _) => now + Duration::from_secs(3600),
-        };
-        self.values.insert(key.to_owned(), (value, expires));
-        value
+        // The key is copied only when the counter is new: most charges hit a live window.
+        if let Some((value, expires)) = self.values.get_mut(key) {
+            if *expires <= now {
+                *value = 0;
+                *expires = now + ttl.unwrap_or(Duration::from_secs(3600));
+            } else if let Some(ttl) = ttl {
+                *expires = now + ttl;
+            }
+            *value = value.saturating_add(delta);
+            return *value;
+        }
+        let expires = now + ttl.unwrap_or(Duration::from_secs(3600));
+        self.values.insert(key.to_owned(), (delta, expires));
+        delta
     }
 
     fn maybe_sweep(&mut self, now: Instant) {

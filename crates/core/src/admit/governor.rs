@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use serde_json::json;
 
@@ -42,13 +43,13 @@ pub enum Quantity {
 /// One counter a permit holds, and what it reserved there.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Held {
-    pub key: String,
+    pub key: Arc<str>,
     pub what: Quantity,
     pub reserved: i64,
     pub limit: Option<i64>,
     /// `key`, `user`, `team`, `feature`, `model` or `global`.
     pub scope: &'static str,
-    pub id: String,
+    pub id: Arc<str>,
     pub resets_at_ms: Option<i64>,
 }
 
@@ -177,31 +178,36 @@ impl Governor {
         let mut out = Vec::new();
         for s in scopes {
             let checked = |limit: u64| s.checked.then(|| i64::try_from(limit).unwrap_or(i64::MAX));
-            let mut add =
-                |what, suffix: String, amount, limit: Option<i64>, window: Option<Window>, ttl| {
-                    let key = format!("{}:{}:{suffix}", s.kind, s.id);
-                    let charge = Charge {
-                        key: key.clone(),
-                        amount,
-                        limit,
-                        ttl,
-                    };
-                    let held = Held {
-                        key,
-                        what,
-                        reserved: amount,
-                        limit,
-                        scope: s.kind,
-                        id: s.id.to_owned(),
-                        resets_at_ms: window.and_then(|w| w.ends_at_ms),
-                    };
-                    out.push((charge, held));
+            let id: Arc<str> = Arc::from(s.id);
+            let mut add = |what,
+                           suffix: std::fmt::Arguments<'_>,
+                           amount,
+                           limit: Option<i64>,
+                           window: Option<Window>,
+                           ttl| {
+                let key: Arc<str> = Arc::from(format!("{}:{}:{suffix}", s.kind, s.id));
+                let charge = Charge {
+                    key: key.clone(),
+                    amount,
+                    limit,
+                    ttl,
                 };
+                let held = Held {
+                    key,
+                    what,
+                    reserved: amount,
+                    limit,
+                    scope: s.kind,
+                    id: id.clone(),
+                    resets_at_ms: window.and_then(|w| w.ends_at_ms),
+                };
+                out.push((charge, held));
+            };
             let minute_ttl = minute.remaining(now_ms).unwrap_or_default() + Duration::from_secs(60);
             if let Some(rpm) = s.limits.rpm {
                 add(
                     Quantity::Requests,
-                    format!("rpm:{}", minute.id),
+                    format_args!("rpm:{}", minute.id),
                     1,
                     checked(rpm),
                     Some(minute),
@@ -211,7 +217,7 @@ impl Governor {
             if let Some(tpm) = s.limits.tpm {
                 add(
                     Quantity::Tokens,
-                    format!("tpm:{}", minute.id),
+                    format_args!("tpm:{}", minute.id),
                     tokens,
                     checked(tpm),
                     Some(minute),
@@ -221,7 +227,7 @@ impl Governor {
             if let Some(max) = s.limits.max_parallel {
                 add(
                     Quantity::Parallel,
-                    "par".into(),
+                    format_args!("par"),
                     1,
                     checked(max),
                     None,
@@ -234,10 +240,9 @@ impl Governor {
                     .remaining(now_ms)
                     .map_or(TEN_YEARS, |r| r + Duration::from_secs(86_400));
                 let limit = s.checked.then(|| usd_to_nanos(b.usd));
-                let suffix = format!("usd:{}:{}", b.period.as_str(), window.id);
                 add(
                     Quantity::Spend(b.period),
-                    suffix,
+                    format_args!("usd:{}:{}", b.period.as_str(), window.id),
                     cost,
                     limit,
                     Some(window),
@@ -387,7 +392,7 @@ impl Governor {
         let scopes = [Scope::new(scope, id, limits)];
         let (charges, held): (Vec<Charge>, Vec<Held>) =
             self.charges(&scopes, 0, 0, now).into_iter().unzip();
-        let keys: Vec<String> = charges.into_iter().map(|c| c.key).collect();
+        let keys: Vec<String> = charges.into_iter().map(|c| c.key.to_string()).collect();
         let values = self.shared.counters.read(&keys).await?;
         let mut report = serde_json::Map::new();
         let mut budgets = Vec::new();
@@ -437,17 +442,14 @@ impl Admission for Governor {
             .iter()
             .filter_map(|h| match h.what {
                 Quantity::Requests => None,
-                Quantity::Tokens => Some((h.key.clone(), tokens - h.reserved)),
-                Quantity::Parallel => Some((h.key.clone(), -1)),
-                Quantity::Spend(_) => Some((h.key.clone(), cost - h.reserved)),
+                Quantity::Tokens => Some((h.key.to_string(), tokens - h.reserved)),
+                Quantity::Parallel => Some((h.key.to_string(), -1)),
+                Quantity::Spend(_) => Some((h.key.to_string(), cost - h.reserved)),
             })
             .collect();
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
         let shared = self.shared.clone();
         let alerts = self.config.budget_alerts.clone();
-        runtime.spawn(async move {
+        let settle = async move {
             let values = match shared.counters.adjust(&deltas).await {
                 Ok(values) => values,
                 Err(e) => return shared.counter_error(&e),
@@ -460,12 +462,20 @@ impl Admission for Governor {
             for (h, value) in budgets.filter_map(|h| {
                 spent
                     .clone()
-                    .find(|(k, _)| *k == &h.key)
+                    .find(|(k, _)| k.as_str() == &*h.key)
                     .map(|(_, v)| (h, v))
             }) {
                 check_alerts(&shared, &alerts, h, value).await;
             }
-        });
+        };
+        // In-process counters settle at once: polling once saves a task per request. What
+        // must wait (Redis, a webhook) finishes in a task of its own.
+        let mut settle = Box::pin(settle);
+        if settle.as_mut().now_or_never().is_none()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(settle);
+        }
     }
 }
 
@@ -499,7 +509,7 @@ async fn check_alerts(
                 + Duration::from_secs(86_400)
         });
         let first = Charge {
-            key,
+            key: key.into(),
             amount: 1,
             limit: Some(1),
             ttl,
@@ -514,7 +524,7 @@ async fn check_alerts(
         let event = json!({
             "event": "budget_threshold",
             "scope": h.scope,
-            "id": h.id,
+            "id": &*h.id,
             "period": period,
             "threshold": t,
             "budget_usd": nanos_to_usd(limit),

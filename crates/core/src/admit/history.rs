@@ -64,7 +64,7 @@ impl Seeder {
                     self.seeded
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
-                        .insert(charge.key.clone());
+                        .insert(charge.key.to_string());
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot start a budget counter from past spend")

@@ -96,21 +96,22 @@ pub trait KeyLookup: Send + Sync {
 /// Makes keys and computes the stored hash of a key.
 #[derive(Clone)]
 pub struct KeyHasher {
-    secret: Arc<[u8]>,
+    /// The HMAC with the secret already absorbed: each hash starts from a copy of it, which
+    /// saves the two block compressions of keying (half the cost of a hash) on every request.
+    keyed: Hmac<Sha256>,
 }
 
 impl KeyHasher {
     pub fn new(secret: &[u8]) -> KeyHasher {
-        KeyHasher {
-            secret: Arc::from(secret),
-        }
+        // An HMAC accepts a key of any length: new_from_slice cannot fail.
+        let keyed = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        KeyHasher { keyed }
     }
 
     /// HMAC-SHA256 of `key` under the server secret, hex-encoded.
     pub fn hash(&self, key: &str) -> String {
-        // An HMAC accepts a key of any length: new_from_slice cannot fail.
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.secret)
-            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        let mut mac = self.keyed.clone();
         mac.update(key.as_bytes());
         hex::encode(mac.finalize().into_bytes())
     }
