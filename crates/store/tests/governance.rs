@@ -3,12 +3,13 @@
 //! schema per test, dropped at the end). `both_engines!` makes the `sqlite::*` and `postgres::*`
 //! test of each function below, so the two engines are held to one suite.
 
+mod common;
+
+use common::{PG_URL, TempDb, unique};
+
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Poll;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 use sqlx::Connection;
@@ -18,22 +19,7 @@ use switchyard_core::auth::keys::{KeyHasher, KeyLookup, KeyRecord, Member};
 use switchyard_core::record::RequestRecord;
 use switchyard_store::{AuditEntry, Database, KeyFilter, MemberKind, SpendScope, StoreError};
 
-const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 const NOW: i64 = 1_790_000_000_000;
-
-fn unique() -> String {
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    format!(
-        "{}_{}_{}",
-        std::process::id(),
-        nanos,
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 /// `sqlite::NAME` and `postgres::NAME` tests for each suite function `NAME`.
 macro_rules! both_engines {
@@ -776,28 +762,6 @@ impl Place {
             Place::Postgres(schema) => Database::connect_postgres_schema(PG_URL, schema).await,
         }
         .expect("second handle")
-    }
-}
-
-/// A database file in the temporary directory, removed (with its WAL files) on drop.
-struct TempDb(PathBuf);
-
-impl TempDb {
-    fn new() -> TempDb {
-        TempDb(std::env::temp_dir().join(format!("switchyard-governance-{}.db", unique())))
-    }
-    fn url(&self) -> String {
-        format!("sqlite://{}", self.0.display())
-    }
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut path = self.0.clone().into_os_string();
-            path.push(suffix);
-            let _ = std::fs::remove_file(path);
-        }
     }
 }
 

@@ -3,32 +3,18 @@
 //! dropped at the end). Records go in through `RecordSink`, the way the recorder writes them, and
 //! come back through the query API.
 
+mod common;
+
+use common::{PG_URL, TempDb, unique};
+
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 use switchyard_core::record::{AttemptRecord, RecordSink, RequestRecord};
 use switchyard_store::{Database, StoreError, StoredRequest};
-
-const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-fn unique() -> String {
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    format!(
-        "{}_{}_{}",
-        std::process::id(),
-        nanos,
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 const UNICODE: &[&str] = &[
     "gpt-4o",
@@ -260,28 +246,6 @@ async fn odd_values(db: &Database) {
 
 // ---------------------------------------------------------------------------------------------
 // SQLite
-
-/// A database file in the temporary directory, removed (with its WAL files) on drop.
-struct TempDb(PathBuf);
-
-impl TempDb {
-    fn new() -> TempDb {
-        TempDb(std::env::temp_dir().join(format!("switchyard-store-{}.db", unique())))
-    }
-    fn url(&self) -> String {
-        format!("sqlite://{}", self.0.display())
-    }
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut path = self.0.clone().into_os_string();
-            path.push(suffix);
-            let _ = std::fs::remove_file(path);
-        }
-    }
-}
 
 async fn with_sqlite<F, Fut>(test: F)
 where

@@ -5,11 +5,14 @@
 //! The counters must do exactly what `MemoryCounters` does: the same scenarios run on both and
 //! must give the same answers.
 
+mod common;
+
+use common::unique;
+
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use switchyard_core::admit::config::RedisConfig;
 use switchyard_core::admit::counters::{Charge, Counters, MemoryCounters, Reserved};
@@ -17,20 +20,6 @@ use switchyard_store::redis::{KeyEvents, RedisCounters, subscribe};
 use tokio::sync::mpsc;
 
 const URL: &str = "redis://127.0.0.1:6379";
-
-fn unique() -> String {
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    format!(
-        "sytest_{}_{}_{}",
-        std::process::id(),
-        nanos,
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 /// A fresh prefix on the machine's Redis; its keys are deleted when it is dropped, failed test
 /// included.
@@ -43,7 +32,7 @@ impl Prefix {
         Prefix {
             config: RedisConfig {
                 url: Some(URL.into()),
-                prefix: unique(),
+                prefix: format!("sytest_{}", unique()),
                 timeout: Duration::from_secs(2),
             },
         }
@@ -439,7 +428,7 @@ async fn connecting_to_nothing_fails_fast_and_names_the_url() {
     let port = free_port();
     let config = RedisConfig {
         url: Some(format!("redis://:hunter2@127.0.0.1:{port}/0")),
-        prefix: unique(),
+        prefix: format!("sytest_{}", unique()),
         timeout: Duration::from_millis(250),
     };
     let started = Instant::now();
@@ -551,7 +540,7 @@ async fn an_outage_fails_calls_quickly_and_everything_recovers_after_it() {
     let mut server = OwnRedis::new();
     let config = RedisConfig {
         url: Some(server.url()),
-        prefix: unique(),
+        prefix: format!("sytest_{}", unique()),
         timeout: Duration::from_millis(250),
     };
     let margin = Duration::from_millis(500);
