@@ -436,3 +436,34 @@ def test_keys_cli_creates_lists_rotates_and_revokes(workdir, nonce):
         assert wrong.returncode != 0 and "401" in wrong.stderr and "admin key" in wrong.stderr
     finally:
         gw.stop()
+
+
+def test_a_model_quota_sends_the_route_to_its_next_target(workdir, nonce):
+    extra = """\
+providers:
+  demo:
+    kind: mock
+    mock: { text: "answer" }
+models:
+  primary: { provider: demo }
+  secondary: { provider: demo }
+routes:
+  smart:
+    targets: [primary, secondary]
+governance:
+  models:
+    primary: { rpm: 2 }
+"""
+    gw = start("quota", workdir, governed_config(f"sqlite://{workdir}/quota-{nonce}.db", extra))
+    try:
+        key = Admin(gw).create_key()["key"]
+        wait_for_fresh_minute(10)
+        served = [chat(gw, key, model="smart").headers.get("x-switchyard-model") for _ in range(4)]
+        assert served == ["primary", "primary", "secondary", "secondary"]
+        # Asked for by name, the model over its quota is refused, naming it.
+        r = chat(gw, key, model="primary")
+        assert r.status_code == 429, r.text
+        assert 'model "primary" allows 2 requests per minute' in r.json()["error"]["message"]
+        assert int(r.headers["retry-after"]) >= 1
+    finally:
+        gw.stop()

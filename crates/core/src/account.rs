@@ -67,6 +67,13 @@ impl Ledger {
         self.record.team = p.team.clone();
     }
 
+    /// Adds the quota the serving deployment holds to the permit settled at close.
+    pub(crate) fn hold_more(&mut self, held: Vec<crate::admit::governor::Held>) {
+        if let Some((_, _, permit)) = &mut self.hold {
+            permit.held.extend(held);
+        }
+    }
+
     pub(crate) fn hold(
         &mut self,
         admission: Arc<dyn Admission>,

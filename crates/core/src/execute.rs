@@ -11,6 +11,10 @@
 //! | invalid request | fail at once: no other target will accept it |
 //! | not found | the next target |
 //!
+//! Before each attempt, the deployment's own quota ([`Quotas`]: its `governance.models` limits)
+//! is reserved; a deployment over its quota is skipped like one whose breaker is open, so the
+//! plan's next target serves instead and a provider's quota is never exceeded.
+//!
 //! Every attempt feeds the deployment's health (breaker, latency EWMA, in-flight) and is
 //! recorded. A deployment whose breaker is open is skipped. For streams, an attempt succeeds only
 //! when its first chunk arrives (within `ttft_timeout`): until then nothing has reached the
@@ -31,6 +35,21 @@ use crate::health::{Admit, Health, counts_against_deployment};
 use crate::provider::{ChatReply, Deployment};
 use crate::record::AttemptRecord;
 use crate::route::Plan;
+
+/// What a deployment's quota holds for an attempt, until the request settles.
+pub type QuotaHold = Vec<crate::admit::governor::Held>;
+
+/// The quotas of deployments, reserved before each attempt.
+pub trait Quotas: Send + Sync {
+    /// `Ok(None)`: no quota to hold; `Err`: over quota (the error to report if no target serves).
+    fn enter<'a>(
+        &'a self,
+        deployment: &'a Deployment,
+    ) -> BoxFuture<'a, Result<Option<QuotaHold>, GatewayError>>;
+
+    /// Gives back what a failed attempt held.
+    fn release(&self, hold: QuotaHold);
+}
 
 /// A request the executor can send to a deployment.
 pub trait Call: Send + Sync {
@@ -114,7 +133,8 @@ impl Call for EmbeddingsRequest {
 }
 
 /// Sends `request` along the plan. `request`'s model is swapped for each deployment's upstream
-/// model name during its attempt and restored after.
+/// model name during its attempt and restored after. Returns what served, with the quota it
+/// holds.
 pub async fn run<C: Call>(
     plan: &Plan,
     request: &mut C,
@@ -122,12 +142,14 @@ pub async fn run<C: Call>(
     breaker: &BreakerConfig,
     deadline: tokio::time::Instant,
     attempts: &mut Vec<AttemptRecord>,
-) -> Result<(C::Output, Arc<Deployment>), GatewayError> {
+    quotas: &dyn Quotas,
+) -> Result<(C::Output, Arc<Deployment>, Option<QuotaHold>), GatewayError> {
     let retry = &plan.retry;
     let mut queue: VecDeque<Arc<Deployment>> = plan.targets.iter().cloned().collect();
     let mut used_policy_fallbacks = false;
     let mut last_error: Option<ProviderError> = None;
     let mut skipped_open = Vec::new();
+    let mut over_quota: Option<GatewayError> = None;
     let mut calls = 0u32;
 
     'targets: while let Some(d) = queue.pop_front() {
@@ -154,6 +176,14 @@ pub async fn run<C: Call>(
                 skipped_open.push(d.name.clone());
                 continue 'targets;
             }
+            let quota = match quotas.enter(&d).await {
+                Ok(hold) => hold,
+                Err(e) => {
+                    tracing::debug!(deployment = %d.name, "over its quota: {}", e.message);
+                    over_quota = Some(e);
+                    continue 'targets;
+                }
+            };
             calls += 1;
             let in_flight = h.start();
             let started = Instant::now();
@@ -181,10 +211,13 @@ pub async fn run<C: Call>(
                 Ok((output, first_byte)) => {
                     h.on_success(breaker, first_byte, elapsed);
                     attempts.push(attempt(&d, elapsed, None));
-                    return Ok((output, d));
+                    return Ok((output, d, quota));
                 }
                 Err(e) => e,
             };
+            if let Some(hold) = quota {
+                quotas.release(hold);
+            }
             attempts.push(attempt(&d, elapsed, Some(&e)));
             if counts_against_deployment(e.class) {
                 h.on_failure(breaker, elapsed);
@@ -269,9 +302,10 @@ pub async fn run<C: Call>(
         }
     }
 
-    Err(match last_error {
-        Some(e) => e.into(),
-        None if !skipped_open.is_empty() => GatewayError::new(
+    Err(match (last_error, over_quota) {
+        (Some(e), _) => e.into(),
+        (None, Some(quota)) => quota,
+        (None, None) if !skipped_open.is_empty() => GatewayError::new(
             503,
             "upstream_error",
             "all_targets_unavailable",
@@ -280,7 +314,7 @@ pub async fn run<C: Call>(
                 skipped_open.join(", ")
             ),
         ),
-        None => GatewayError::new(
+        (None, None) => GatewayError::new(
             503,
             "upstream_error",
             "no_attempt_possible",

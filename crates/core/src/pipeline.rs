@@ -55,11 +55,14 @@ impl Runtime {
             virtual_keys: governance.virtual_keys.clone(),
             allow_anonymous: config.auth.anonymous_allowed(),
         });
-        let governor = Arc::new(Governor::new(
-            config.governance.clone(),
-            governance.shared.clone(),
-            config.server.request_deadline,
-        ));
+        let governor = Arc::new(
+            Governor::new(
+                config.governance.clone(),
+                governance.shared.clone(),
+                config.server.request_deadline,
+            )
+            .with_routes(config.routes.keys().cloned()),
+        );
         Ok(Runtime {
             config: Arc::new(config),
             router,
@@ -358,8 +361,9 @@ impl Gateway {
                 .get_or_insert_with(Default::default)
                 .include_usage = Some(true);
         }
+        let estimate = (prompt_estimate, request.output_token_limit());
         let (reply, served) = self
-            .execute(&runtime, ctx, &plan, &mut request, ledger)
+            .execute(&runtime, ctx, &plan, &mut request, ledger, estimate)
             .await?;
         let served = admitted.serve(served);
 
@@ -453,7 +457,14 @@ impl Gateway {
         ledger.record.route = plan.route.clone();
         let wanted = request.encoding_format.unwrap_or(EncodingFormat::Float);
         let (mut response, served) = self
-            .execute(&runtime, ctx, &plan, &mut request, ledger)
+            .execute(
+                &runtime,
+                ctx,
+                &plan,
+                &mut request,
+                ledger,
+                (estimate, Some(0)),
+            )
             .await?;
         encode_embeddings(&mut response, wanted)?;
         Ok((response, admitted.serve(served)))
@@ -468,12 +479,29 @@ impl Gateway {
         plan: &crate::route::Plan,
         request: &mut C,
         ledger: &mut Ledger,
+        estimate: (u64, Option<u32>),
     ) -> Result<(C::Output, Served), GatewayError> {
         let deadline = (ctx.received + runtime.config.server.request_deadline).into();
         let breaker = &runtime.config.resilience.breaker;
         let attempts = &mut ledger.record.attempts;
-        let (output, deployment) =
-            execute::run(plan, request, &self.health, breaker, deadline, attempts).await?;
+        let quotas = DeploymentQuotas {
+            governor: &runtime.governor,
+            prompt_tokens: estimate.0,
+            max_output_tokens: estimate.1,
+        };
+        let (output, deployment, quota) = execute::run(
+            plan,
+            request,
+            &self.health,
+            breaker,
+            deadline,
+            attempts,
+            &quotas,
+        )
+        .await?;
+        if let Some(held) = quota {
+            ledger.hold_more(held);
+        }
         ledger.served(&deployment);
         Ok((output, Served::new(&deployment, &ledger.record.attempts)))
     }
@@ -555,6 +583,31 @@ impl Gateway {
                 })
                 .collect(),
         }
+    }
+}
+
+/// The quotas of deployments, from the governor, for one request's attempts.
+struct DeploymentQuotas<'a> {
+    governor: &'a Governor,
+    prompt_tokens: u64,
+    max_output_tokens: Option<u32>,
+}
+
+impl execute::Quotas for DeploymentQuotas<'_> {
+    fn enter<'a>(
+        &'a self,
+        d: &'a Deployment,
+    ) -> futures_util::future::BoxFuture<'a, Result<Option<execute::QuotaHold>, GatewayError>> {
+        Box::pin(self.governor.enter_deployment(
+            &d.name,
+            d.price,
+            self.prompt_tokens,
+            self.max_output_tokens,
+        ))
+    }
+
+    fn release(&self, hold: execute::QuotaHold) {
+        self.governor.release(hold);
     }
 }
 

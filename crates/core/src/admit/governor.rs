@@ -122,6 +122,9 @@ pub struct Governor {
     config: GovernanceConfig,
     shared: Arc<GovernanceShared>,
     parallel_ttl: Duration,
+    /// The route aliases: their `governance.models` limits apply at admission; the limits of a
+    /// model (a deployment) apply to each attempt on it ([`Governor::enter_deployment`]).
+    routes: std::collections::HashSet<String>,
 }
 
 impl Governor {
@@ -135,7 +138,14 @@ impl Governor {
             config,
             shared,
             parallel_ttl: request_deadline + PARALLEL_TTL_MARGIN,
+            routes: std::collections::HashSet::new(),
         }
+    }
+
+    /// Names the route aliases of the config (see the `routes` field).
+    pub fn with_routes(mut self, routes: impl IntoIterator<Item = String>) -> Governor {
+        self.routes = routes.into_iter().collect();
+        self
     }
 
     /// The scopes that limit a request, most specific first.
@@ -158,7 +168,9 @@ impl Governor {
         if let Some((id, l)) = feature.and_then(|f| self.config.features.get_key_value(f)) {
             scopes.push(Scope::new("feature", id, l));
         }
-        if let Some((id, l)) = self.config.models.get_key_value(model) {
+        if self.routes.contains(model)
+            && let Some((id, l)) = self.config.models.get_key_value(model)
+        {
             scopes.push(Scope::new("model", id, l));
         }
         scopes.push(Scope::new("global", "*", &self.config.global));
@@ -379,6 +391,49 @@ impl Governor {
             reserved_tokens: tokens as u64,
             ..Permit::default()
         })
+    }
+
+    /// Reserves one attempt on `deployment` against its own limits (`governance.models`), the
+    /// quota of the provider behind it. `Ok(None)`: it has none, or the counters failed open.
+    /// The held charges join the request's permit when the attempt serves it, and go back with
+    /// [`Governor::release`] when it fails.
+    pub async fn enter_deployment(
+        &self,
+        deployment: &str,
+        price: Price,
+        prompt_tokens: u64,
+        max_output_tokens: Option<u32>,
+    ) -> Result<Option<Vec<Held>>, GatewayError> {
+        let Some((id, limits)) = self.config.models.get_key_value(deployment) else {
+            return Ok(None);
+        };
+        let output = max_output_tokens.unwrap_or(self.config.assumed_output_tokens);
+        let tokens =
+            i64::try_from(prompt_tokens.saturating_add(u64::from(output))).unwrap_or(i64::MAX);
+        let cost = estimate_nanos(Some(price), prompt_tokens, output);
+        let scopes = [Scope::new("model", id, limits)];
+        let (charges, held): (Vec<Charge>, Vec<Held>) = self
+            .charges(&scopes, tokens, cost, unix_ms())
+            .into_iter()
+            .unzip();
+        match self.shared.counters.reserve(&charges).await {
+            Ok(Reserved::Admitted(_)) => Ok(Some(held)),
+            Ok(Reserved::Denied { index, current }) => Err(Denial {
+                held: &held[index],
+                current,
+            }
+            .error()),
+            Err(e) => self.failed(&e, held, tokens).map(|_| None),
+        }
+    }
+
+    /// Gives back what a failed attempt reserved on its deployment (the request stays counted).
+    pub fn release(&self, held: Vec<Held>) {
+        let permit = Permit {
+            held,
+            ..Permit::default()
+        };
+        self.settle(&Principal::default(), permit, Settlement::default());
     }
 
     /// Current use and what is left of `limits` for one key, user, team, feature or model.

@@ -173,7 +173,8 @@ async fn downgrade_serves_from_the_cheaper_model_within_its_own_limits() {
             ..Limits::default()
         },
     );
-    let g = governor(config);
+    // "mini" is a route here: its limits apply at admission.
+    let g = governor(config).with_routes(["mini".to_owned()]);
     let p = principal(
         Limits {
             rpm: Some(1),
@@ -342,4 +343,82 @@ async fn budget_alerts_fire_once_per_threshold() {
     }
     // $0.08 of $0.10: the 50 % alert fired once, the 100 % one not yet.
     assert_eq!(g.shared().stats.alerts.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test]
+async fn a_deployment_quota_is_held_per_attempt_and_given_back_when_it_fails() {
+    let mut config = GovernanceConfig::default();
+    config.models.insert(
+        "gpt".into(),
+        Limits {
+            tpm: Some(100),
+            max_parallel: Some(1),
+            ..Limits::default()
+        },
+    );
+    let g = governor(config.clone());
+    assert_eq!(
+        g.enter_deployment("other", PRICE, 10, Some(10))
+            .await
+            .unwrap(),
+        None
+    );
+    let held = g
+        .enter_deployment("gpt", PRICE, 30, Some(20))
+        .await
+        .unwrap()
+        .unwrap();
+    let e = g
+        .enter_deployment("gpt", PRICE, 30, Some(20))
+        .await
+        .unwrap_err();
+    assert!(
+        e.message.contains("model \"gpt\" allows 1 in flight"),
+        "{}",
+        e.message
+    );
+    g.release(held); // the attempt failed: its slot and tokens go back
+    settled().await;
+    let held = g
+        .enter_deployment("gpt", PRICE, 30, Some(20))
+        .await
+        .unwrap()
+        .unwrap();
+    let usage = g
+        .usage("model", "gpt", &config.models["gpt"])
+        .await
+        .unwrap();
+    assert_eq!(usage["tokens_per_minute"]["used"], 50);
+    // The attempt served: its permit settles with the real usage.
+    let permit = Permit {
+        held,
+        ..Permit::default()
+    };
+    g.settle(
+        &Principal::default(),
+        permit,
+        Settlement {
+            total_tokens: 12,
+            cost_usd: 0.0,
+        },
+    );
+    settled().await;
+    let usage = g
+        .usage("model", "gpt", &config.models["gpt"])
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            usage["tokens_per_minute"]["used"].as_i64(),
+            usage["in_flight"]["used"].as_i64()
+        ),
+        (Some(12), Some(0))
+    );
+    // A model's limits are not charged at admission: only routes are.
+    let p = principal(Limits::default(), None);
+    let reject = OverLimit::default();
+    let mut d = demand(&reject);
+    d.model = "gpt";
+    let permit = g.admit(&p, d).await.unwrap();
+    assert!(permit.held.iter().all(|h| h.scope != "model"));
 }
