@@ -467,3 +467,27 @@ governance:
         assert int(r.headers["retry-after"]) >= 1
     finally:
         gw.stop()
+
+
+def test_feature_caps_apply_by_header_and_by_key_tag(workdir, nonce):
+    extra = MOCK + "governance:\n  features:\n    summarizer: { rpm: 2 }\n"
+    gw = start("feature", workdir, governed_config(f"sqlite://{workdir}/feature-{nonce}.db", extra))
+    try:
+        admin = Admin(gw)
+        plain = admin.create_key()["key"]
+        tagged = admin.create_key(tags=["feature:summarizer"])["key"]
+        wait_for_fresh_minute(10)
+
+        def by_header(key: str) -> httpx.Response:
+            body = {"model": "demo-model", "messages": [{"role": "user", "content": "hi"}]}
+            headers = {"authorization": f"Bearer {key}", "x-switchyard-feature": "summarizer"}
+            return httpx.post(gw.url + "/v1/chat/completions", json=body, headers=headers, timeout=10)
+
+        assert by_header(plain).status_code == 200
+        assert chat(gw, tagged).status_code == 200  # the tag names the feature
+        r = by_header(plain)
+        assert r.status_code == 429 and 'feature "summarizer" allows 2 requests per minute' in r.json()["error"]["message"]
+        assert chat(gw, tagged).status_code == 429
+        assert chat(gw, plain).status_code == 200, "without the feature, the key is not capped"
+    finally:
+        gw.stop()

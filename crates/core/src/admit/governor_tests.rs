@@ -422,3 +422,27 @@ async fn a_deployment_quota_is_held_per_attempt_and_given_back_when_it_fails() {
     let permit = g.admit(&p, d).await.unwrap();
     assert!(permit.held.iter().all(|h| h.scope != "model"));
 }
+
+#[tokio::test]
+async fn the_global_cap_holds_every_caller_anonymous_included() {
+    let config = GovernanceConfig {
+        global: Limits {
+            rpm: Some(2),
+            ..Limits::default()
+        },
+        ..GovernanceConfig::default()
+    };
+    let g = governor(config);
+    let reject = OverLimit::default();
+    let anonymous = Principal::default();
+    let keyed = principal(Limits::default(), None);
+    g.admit(&anonymous, demand(&reject)).await.unwrap();
+    g.admit(&keyed, demand(&reject)).await.unwrap();
+    let e = g.admit(&anonymous, demand(&reject)).await.unwrap_err();
+    assert!(
+        e.message
+            .contains("the gateway (global limit) allows 2 requests per minute"),
+        "{}",
+        e.message
+    );
+}
