@@ -1,0 +1,172 @@
+//! Values inside the config: `${VAR}` interpolation of every string, durations (`500ms`, `2m`,
+//! or seconds) and byte sizes (`64KB`, `10MB`).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+use super::{ConfigError, invalid};
+
+/// Replaces `${VAR}` and `${VAR:-default}` in every string of the tree; `$${` escapes.
+pub(crate) fn interpolate(
+    value: &mut Value,
+    path: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    match value {
+        Value::String(s) if s.contains("${") => {
+            *s = interpolate_str(s, env).map_err(|m| invalid(path, m))?;
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                interpolate(item, &format!("{path}[{i}]"), env)?;
+            }
+        }
+        Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                let child = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                interpolate(v, &child, env)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn interpolate_str(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(start) = rest.find("${") {
+        if start > 0 && rest.as_bytes()[start - 1] == b'$' {
+            out.push_str(&rest[..start - 1]);
+            out.push_str("${");
+            rest = &rest[start + 2..];
+            continue;
+        }
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("unclosed \"${{\" in \"{s}\""))?;
+        let expr = &after[..end];
+        let (name, default) = match expr.split_once(":-") {
+            Some((n, d)) => (n, Some(d)),
+            None => (expr, None),
+        };
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(format!(
+                "\"${{{expr}}}\" is not a valid environment variable reference"
+            ));
+        }
+        match (
+            env(name).filter(|v| !v.is_empty() || default.is_none()),
+            default,
+        ) {
+            (Some(v), _) => out.push_str(&v),
+            (None, Some(d)) => out.push_str(d),
+            (None, None) => {
+                return Err(format!(
+                    "environment variable {name} is not set (write ${{{name}:-default}} to give a default)"
+                ));
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Optional durations.
+pub(crate) mod opt_duration {
+    use super::*;
+
+    pub fn serialize<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => duration::serialize(d, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        duration::deserialize(d).map(Some)
+    }
+}
+
+/// Durations as humane strings: `250ms`, `10s`, `5m`.
+pub(crate) mod duration {
+    use super::*;
+
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Seconds(f64),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Text(s) => humantime::parse_duration(s.trim()).map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "\"{s}\" is not a duration ({e}); write e.g. 500ms, 10s or 2m"
+                ))
+            }),
+            Raw::Seconds(n) if n >= 0.0 && n.is_finite() => Ok(Duration::from_secs_f64(n)),
+            Raw::Seconds(n) => Err(serde::de::Error::custom(format!("{n} is not a duration"))),
+        }
+    }
+}
+
+/// Sizes as integers (bytes) or strings: `64KB`, `10MB`, `1GiB`.
+pub(crate) fn byte_size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Bytes(u64),
+        Text(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Bytes(n) => Ok(n),
+        Raw::Text(s) => parse_byte_size(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "\"{s}\" is not a size; write a number of bytes or e.g. 64KB, 10MB"
+            ))
+        }),
+    }
+}
+
+fn parse_byte_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" | "k" | "kib" => 1024,
+        "mb" | "m" | "mib" => 1024 * 1024,
+        "gb" | "g" | "gib" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interpolation_defaults_and_escapes() {
+        let env = |n: &str| (n == "SET").then(|| "v".to_string());
+        assert_eq!(interpolate_str("a${SET}b", &env).unwrap(), "avb");
+        assert_eq!(interpolate_str("${UNSET:-d}", &env).unwrap(), "d");
+        assert_eq!(interpolate_str("$${SET}", &env).unwrap(), "${SET}");
+        assert!(interpolate_str("${UNSET}", &env).is_err());
+    }
+}
