@@ -199,11 +199,6 @@ impl Gateway {
         }
     }
 
-    /// The state governance keeps across reloads: counters, stats, the virtual-key cache.
-    pub fn governance(&self) -> &Governance {
-        &self.governance
-    }
-
     /// Counters of governance for the health endpoint.
     pub fn governance_health(&self) -> serde_json::Value {
         use std::sync::atomic::Ordering::Relaxed;

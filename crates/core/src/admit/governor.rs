@@ -265,37 +265,47 @@ impl Governor {
         out
     }
 
+    /// The tokens (prompt, plus the output cap or the assumed output) and the cost in
+    /// nano-dollars at `price` that a request may use: what admission reserves.
+    fn estimate(&self, prompt: u64, max_output: Option<u32>, price: Option<Price>) -> (i64, i64) {
+        let output = max_output.unwrap_or(self.config.assumed_output_tokens);
+        let tokens = i64::try_from(prompt.saturating_add(u64::from(output))).unwrap_or(i64::MAX);
+        (tokens, estimate_nanos(price, prompt, output))
+    }
+
+    /// Reserves `planned` in one call, after starting any budget window this process has not
+    /// seen from the request log; hands back what is held, whatever the answer.
+    async fn reserve(
+        &self,
+        planned: Vec<(Charge, Held)>,
+    ) -> (Vec<Held>, Result<Reserved, CounterError>) {
+        if let Some(seeder) = &self.shared.seeder {
+            seeder.seed(self.shared.counters.as_ref(), &planned).await;
+        }
+        let (charges, held): (Vec<Charge>, Vec<Held>) = planned.into_iter().unzip();
+        let reserved = self.shared.counters.reserve(&charges).await;
+        (held, reserved)
+    }
+
     async fn admit_request(
         &self,
         p: &Principal,
         demand: Demand<'_>,
     ) -> Result<Permit, GatewayError> {
-        let output = demand
-            .max_output_tokens
-            .unwrap_or(self.config.assumed_output_tokens);
-        let tokens = demand
-            .estimated_prompt_tokens
-            .saturating_add(u64::from(output));
-        let tokens = i64::try_from(tokens).unwrap_or(i64::MAX);
-        let cost = estimate_nanos(demand.price, demand.estimated_prompt_tokens, output);
+        let prompt = demand.estimated_prompt_tokens;
+        let (tokens, cost) = self.estimate(prompt, demand.max_output_tokens, demand.price);
         let scopes = self.scopes(p, demand.model, demand.feature);
         let started = Instant::now();
         loop {
             let planned = self.charges(&scopes, tokens, cost, unix_ms());
             if planned.is_empty() {
-                return Ok(Permit {
-                    reserved_tokens: tokens as u64,
-                    ..Permit::default()
-                });
+                return Ok(Permit::default());
             }
-            if let Some(seeder) = &self.shared.seeder {
-                seeder.seed(self.shared.counters.as_ref(), &planned).await;
-            }
-            let (charges, held): (Vec<Charge>, Vec<Held>) = planned.into_iter().unzip();
-            let (index, current) = match self.shared.counters.reserve(&charges).await {
-                Ok(Reserved::Admitted(values)) => return Ok(permit(held, &values, tokens, None)),
+            let (held, reserved) = self.reserve(planned).await;
+            let (index, current) = match reserved {
+                Ok(Reserved::Admitted(values)) => return Ok(permit(held, &values, None)),
                 Ok(Reserved::Denied { index, current }) => (index, current),
-                Err(e) => return self.failed(&e, held, tokens),
+                Err(e) => return self.failed(&e, &held),
             };
             let denial = Denial {
                 held: &held[index],
@@ -313,7 +323,7 @@ impl Governor {
                 && let Some(to) = &policy.downgrade_to
                 && to != demand.model
             {
-                return self.downgrade(p, demand, to, tokens).await;
+                return self.downgrade(p, demand, to).await;
             }
             self.shared.stats.rejected.fetch_add(1, Ordering::Relaxed);
             return Err(denial.error());
@@ -327,45 +337,33 @@ impl Governor {
         p: &Principal,
         demand: Demand<'_>,
         to: &str,
-        tokens: i64,
     ) -> Result<Permit, GatewayError> {
-        let output = demand
-            .max_output_tokens
-            .unwrap_or(self.config.assumed_output_tokens);
-        let cost = estimate_nanos(
-            demand.downgrade_price,
-            demand.estimated_prompt_tokens,
-            output,
-        );
+        let prompt = demand.estimated_prompt_tokens;
+        let (tokens, cost) =
+            self.estimate(prompt, demand.max_output_tokens, demand.downgrade_price);
         let mut scopes = self.scopes(p, to, demand.feature);
         for s in &mut scopes {
             s.checked = matches!(s.kind, "model" | "global");
         }
-        let (charges, held): (Vec<Charge>, Vec<Held>) = self
-            .charges(&scopes, tokens, cost, unix_ms())
-            .into_iter()
-            .unzip();
-        match self.shared.counters.reserve(&charges).await {
+        let (held, reserved) = self
+            .reserve(self.charges(&scopes, tokens, cost, unix_ms()))
+            .await;
+        match reserved {
             Ok(Reserved::Admitted(values)) => {
                 self.shared.stats.downgraded.fetch_add(1, Ordering::Relaxed);
-                Ok(permit(held, &values, tokens, Some(to.to_owned())))
+                Ok(permit(held, &values, Some(to.to_owned())))
             }
             Ok(Reserved::Denied { index, current }) => Err(Denial {
                 held: &held[index],
                 current,
             }
             .error()),
-            Err(e) => self.failed(&e, held, tokens),
+            Err(e) => self.failed(&e, &held),
         }
     }
 
     /// The counter store failed: admit (uncounted) or refuse, as configured per kind of check.
-    fn failed(
-        &self,
-        e: &CounterError,
-        held: Vec<Held>,
-        tokens: i64,
-    ) -> Result<Permit, GatewayError> {
+    fn failed(&self, e: &CounterError, held: &[Held]) -> Result<Permit, GatewayError> {
         self.shared.counter_error(e);
         let budgets = held.iter().any(|h| matches!(h.what, Quantity::Spend(_)));
         let rates = held.iter().any(|h| !matches!(h.what, Quantity::Spend(_)));
@@ -387,10 +385,7 @@ impl Governor {
             .stats
             .admitted_failing_open
             .fetch_add(1, Ordering::Relaxed);
-        Ok(Permit {
-            reserved_tokens: tokens as u64,
-            ..Permit::default()
-        })
+        Ok(Permit::default())
     }
 
     /// Reserves one attempt on `deployment` against its own limits (`governance.models`), the
@@ -407,23 +402,19 @@ impl Governor {
         let Some((id, limits)) = self.config.models.get_key_value(deployment) else {
             return Ok(None);
         };
-        let output = max_output_tokens.unwrap_or(self.config.assumed_output_tokens);
-        let tokens =
-            i64::try_from(prompt_tokens.saturating_add(u64::from(output))).unwrap_or(i64::MAX);
-        let cost = estimate_nanos(Some(price), prompt_tokens, output);
+        let (tokens, cost) = self.estimate(prompt_tokens, max_output_tokens, Some(price));
         let scopes = [Scope::new("model", id, limits)];
-        let (charges, held): (Vec<Charge>, Vec<Held>) = self
-            .charges(&scopes, tokens, cost, unix_ms())
-            .into_iter()
-            .unzip();
-        match self.shared.counters.reserve(&charges).await {
+        let (held, reserved) = self
+            .reserve(self.charges(&scopes, tokens, cost, unix_ms()))
+            .await;
+        match reserved {
             Ok(Reserved::Admitted(_)) => Ok(Some(held)),
             Ok(Reserved::Denied { index, current }) => Err(Denial {
                 held: &held[index],
                 current,
             }
             .error()),
-            Err(e) => self.failed(&e, held, tokens).map(|_| None),
+            Err(e) => self.failed(&e, &held).map(|_| None),
         }
     }
 
@@ -629,7 +620,7 @@ fn estimate_nanos(price: Option<Price>, prompt: u64, output: u32) -> i64 {
 }
 
 /// The permit of admitted charges, with the tightest request and token limits for headers.
-fn permit(held: Vec<Held>, values: &[i64], tokens: i64, downgraded_to: Option<String>) -> Permit {
+fn permit(held: Vec<Held>, values: &[i64], downgraded_to: Option<String>) -> Permit {
     let now = unix_ms();
     let tightest = |what: Quantity| {
         held.iter()
@@ -648,7 +639,6 @@ fn permit(held: Vec<Held>, values: &[i64], tokens: i64, downgraded_to: Option<St
         tokens: tightest(Quantity::Tokens),
     };
     Permit {
-        reserved_tokens: tokens as u64,
         held,
         rate,
         downgraded_to,

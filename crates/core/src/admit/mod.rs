@@ -45,7 +45,6 @@ pub struct Demand<'a> {
 /// What was reserved for a request, handed back at settlement.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Permit {
-    pub reserved_tokens: u64,
     /// The counters charged, with what kind of quantity each holds and how much was reserved.
     pub held: Vec<governor::Held>,
     /// The caller's remaining requests and tokens after this reservation.
