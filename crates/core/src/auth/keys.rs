@@ -303,7 +303,7 @@ fn principal_of(
     }
 }
 
-fn invalid_key() -> GatewayError {
+pub(crate) fn invalid_key() -> GatewayError {
     GatewayError::unauthorized("invalid API key: check the key your client sends to Switchyard")
 }
 

@@ -85,9 +85,7 @@ impl KeyAuth {
             _ if self.allow_anonymous && self.static_keys.keys.is_empty() => {
                 Ok(Principal::default())
             }
-            _ => Err(GatewayError::unauthorized(
-                "invalid API key: check the key your client sends to Switchyard",
-            )),
+            _ => Err(keys::invalid_key()),
         }
     }
 }
@@ -124,31 +122,6 @@ impl StaticKeys {
             ..Principal::default()
         })
     }
-
-    fn check(&self, credential: Option<&str>) -> Result<Principal, GatewayError> {
-        if self.keys.is_empty() {
-            return Ok(Principal::default());
-        }
-        let Some(presented) = credential.filter(|c| !c.is_empty()) else {
-            return Err(GatewayError::unauthorized(
-                "missing API key: send it as \"Authorization: Bearer <key>\"",
-            ));
-        };
-        self.find(presented).ok_or_else(|| {
-            GatewayError::unauthorized(
-                "invalid API key: check the key your client sends to Switchyard",
-            )
-        })
-    }
-}
-
-impl Authenticator for StaticKeys {
-    fn authenticate<'a>(
-        &'a self,
-        credential: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<Principal, GatewayError>> {
-        Box::pin(std::future::ready(self.check(credential)))
-    }
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -162,18 +135,27 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn no_keys_means_anonymous_and_keys_are_enforced() {
+    fn auth(keys: &[&str], allow_anonymous: bool) -> KeyAuth {
+        KeyAuth {
+            static_keys: StaticKeys::new(keys.iter().map(|k| k.to_string()).collect()),
+            virtual_keys: None,
+            allow_anonymous,
+        }
+    }
+
+    #[tokio::test]
+    async fn no_keys_means_anonymous_and_keys_are_enforced() {
+        let open = auth(&[], true);
+        assert_eq!(open.check(None).await, Ok(Principal::default()));
+        assert_eq!(open.check(Some("anything")).await, Ok(Principal::default()));
+        let keyed = auth(&["sk-a", "sk-b"], false);
         assert_eq!(
-            StaticKeys::new(vec![]).check(None),
-            Ok(Principal::default())
-        );
-        let auth = StaticKeys::new(vec!["sk-a".into(), "sk-b".into()]);
-        assert_eq!(
-            auth.check(Some("sk-b")).unwrap().key_id.as_deref(),
+            keyed.check(Some("sk-b")).await.unwrap().key_id.as_deref(),
             Some("static-1")
         );
-        assert_eq!(auth.check(Some("sk-c")).unwrap_err().status, 401);
-        assert_eq!(auth.check(None).unwrap_err().status, 401);
+        assert_eq!(keyed.check(Some("sk-c")).await.unwrap_err().status, 401);
+        assert_eq!(keyed.check(None).await.unwrap_err().status, 401);
+        // A virtual-looking key with no key store is simply invalid.
+        assert_eq!(keyed.check(Some("sk-sy-x")).await.unwrap_err().status, 401);
     }
 }
