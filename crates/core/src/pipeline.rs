@@ -308,10 +308,12 @@ impl Gateway {
         // auth, admit
         let runtime = self.runtime.load_full();
         let prompt_estimate = usage::estimate_prompt_tokens(&request);
+        // What the request may use: reserved at admission and on each deployment's quota.
+        let estimate = (prompt_estimate, request.output_token_limit());
         let need = Need {
             model: &request.model,
-            prompt_tokens: prompt_estimate,
-            max_output_tokens: request.output_token_limit(),
+            prompt_tokens: estimate.0,
+            max_output_tokens: estimate.1,
         };
         let admitted = self.admit_caller(&runtime, ctx, need, ledger).await?;
         validate_chat(&request)?;
@@ -356,7 +358,6 @@ impl Gateway {
                 .get_or_insert_with(Default::default)
                 .include_usage = Some(true);
         }
-        let estimate = (prompt_estimate, request.output_token_limit());
         let (reply, served) = self
             .execute(&runtime, ctx, &plan, &mut request, ledger, estimate)
             .await?;
