@@ -49,6 +49,8 @@ impl Ledger {
                 request_id: ctx.id.clone(),
                 started_at_ms: ctx.received_unix_ms,
                 endpoint: ctx.endpoint.as_str(),
+                dialect: ctx.dialect,
+                trace: ctx.trace,
                 requested_model: model.to_owned(),
                 stream,
                 ..Default::default()
@@ -65,6 +67,7 @@ impl Ledger {
         self.record.key_id = p.key_id.clone();
         self.record.user = p.user.clone();
         self.record.team = p.team.clone();
+        self.record.tags.clone_from(&p.tags);
     }
 
     /// Adds the quota the serving deployment holds to the permit settled at close.

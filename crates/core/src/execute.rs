@@ -353,6 +353,7 @@ fn attempt(
             Some(e) => e.status,
         },
         error_class: error.map(|e| e.class.as_str()),
+        started_at_us: crate::request::unix_us() - elapsed.as_micros() as i64,
         latency_ms: elapsed.as_secs_f64() * 1000.0,
     }
 }

@@ -527,11 +527,13 @@ impl Gateway {
             .models
             .get(need.model)
             .and_then(|m| m.default_max_tokens);
+        let feature = feature_of(ctx, &principal);
+        ledger.record.feature = feature.map(str::to_owned);
         let demand = Demand {
             model: need.model,
             estimated_prompt_tokens: need.prompt_tokens,
             max_output_tokens: need.max_output_tokens.or(default_max),
-            feature: feature_of(ctx, &principal),
+            feature,
             price: runtime.router.price_ceiling(need.model),
             over_limit,
             downgrade_price: over_limit
@@ -539,7 +541,11 @@ impl Gateway {
                 .as_deref()
                 .and_then(|m| runtime.router.price_ceiling(m)),
         };
-        let permit = runtime.governor.admit(&principal, demand).await?;
+        let permit = runtime
+            .governor
+            .admit(&principal, demand)
+            .await
+            .inspect_err(|e| ledger.record.admission = admission_outcome(e))?;
         let admitted = Admitted {
             key_tags: principal.tags.clone(),
             rate: permit.rate.clone(),
@@ -548,6 +554,7 @@ impl Gateway {
         };
         if let Some(to) = &admitted.downgraded_to {
             ledger.record.downgraded_from = Some(need.model.to_owned());
+            ledger.record.admission = Some("downgraded");
             tracing::debug!(from = need.model, to = %to, "over a limit: downgraded");
         }
         ledger.hold(runtime.governor.clone(), principal, permit);
@@ -636,6 +643,17 @@ impl Admitted {
 pub const FEATURE_HEADER: &str = "x-switchyard-feature";
 
 /// The feature a request is for: its header, else a key tag `feature:NAME`.
+/// What a refusal at admission was, for the record.
+fn admission_outcome(e: &GatewayError) -> Option<&'static str> {
+    match e.code.as_str() {
+        "rate_limit_exceeded" => Some("rate_limited"),
+        "budget_exceeded" => Some("budget_exceeded"),
+        "request_too_large" => Some("too_large"),
+        "limits_unavailable" => Some("limits_unavailable"),
+        _ => None,
+    }
+}
+
 fn feature_of<'a>(ctx: &'a RequestContext, principal: &'a Principal) -> Option<&'a str> {
     ctx.headers
         .get(FEATURE_HEADER)

@@ -19,7 +19,7 @@ use axum::http::{Method, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
-use switchyard_core::record::{FanOut, LogSink, RecordSink, Recorder, RecorderTask};
+use switchyard_core::record::{JsonLinesSink, LogSink, RecordSink, Recorder, RecorderTask};
 use switchyard_core::{Config, Gateway, GatewayError};
 
 use crate::ingress::{AppState, Shared};
@@ -108,8 +108,8 @@ pub struct Built {
 /// (in-process or Redis), the virtual-key cache, the recorder, the pipeline.
 pub async fn build(config: Config) -> Result<Built, String> {
     let db = open_database(&config).await?;
-    let sink = record_sink(&config, db.as_ref());
-    let (recorder, records) = Recorder::spawn(sink, config.records.buffer);
+    let sinks = record_sinks(&config, db.as_ref());
+    let (recorder, records) = Recorder::spawn(sinks, config.records.buffer);
     let (governance, admin, key_events) = governance::build(&config, db).await?;
     let max_body_size = usize::try_from(config.server.max_body_size).unwrap_or(usize::MAX);
     let gateway = Gateway::with_governance(config, recorder, governance)?;
@@ -135,7 +135,11 @@ async fn open_database(config: &Config) -> Result<Option<switchyard_store::Datab
         .map_err(|e| format!("database.url: {e}"))
 }
 
-fn record_sink(config: &Config, db: Option<&switchyard_store::Database>) -> Arc<dyn RecordSink> {
+/// Where records go: the database first (durable), then what is derived from them.
+fn record_sinks(
+    config: &Config,
+    db: Option<&switchyard_store::Database>,
+) -> Vec<Arc<dyn RecordSink>> {
     let mut sinks: Vec<Arc<dyn RecordSink>> = Vec::new();
     if let Some(db) = db.filter(|_| config.records.store) {
         sinks.push(Arc::new(db.clone()));
@@ -143,10 +147,10 @@ fn record_sink(config: &Config, db: Option<&switchyard_store::Database>) -> Arc<
     if config.records.log {
         sinks.push(Arc::new(LogSink));
     }
-    match sinks.len() {
-        1 => sinks.remove(0),
-        _ => Arc::new(FanOut(sinks)),
+    if config.records.stdout {
+        sinks.push(Arc::new(JsonLinesSink));
     }
+    sinks
 }
 
 /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish and

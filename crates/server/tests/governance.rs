@@ -13,7 +13,7 @@ use switchyard_core::admit::governor::GovernanceShared;
 use switchyard_core::admit::limits::{Budget, Limits, Period};
 use switchyard_core::auth::keys::{KeyHasher, KeyLookup, KeyRecord, Member, VirtualKeys};
 use switchyard_core::pipeline::Governance;
-use switchyard_core::record::{FanOut, Recorder};
+use switchyard_core::record::Recorder;
 use switchyard_core::{Config, Endpoint, Gateway, RequestContext};
 use switchyard_store::{Database, MemberKind};
 use switchyard_wire::openai::ChatCompletionRequest;
@@ -104,7 +104,7 @@ async fn a_warm_key_cache_makes_no_database_round_trip() {
         virtual_keys: Some(keys),
     };
     let config = Config::from_yaml(CONFIG, &|_| None).unwrap();
-    let (recorder, _task) = Recorder::spawn(Arc::new(FanOut(vec![])), 1000);
+    let (recorder, _task) = Recorder::spawn(vec![], 1000);
     let gateway = Gateway::with_governance(config, recorder, governance).unwrap();
 
     let call = || async {

@@ -343,19 +343,20 @@ const KEY_SECRET: &str = "key_secret";
 /// Bytes of a fresh key secret (hex-encoded in the table).
 const KEY_SECRET_BYTES: usize = 32;
 
-/// `SUM(cost_usd)` over one scope, `0` when nothing matches.
+/// `SUM(cost_usd)` over one scope, `0` when nothing matches. Read from the hourly rollup: budget
+/// windows start on hour boundaries (UTC days, weeks, months), so the sum is exact.
 macro_rules! spend_sql {
     ($column:literal) => {
         Sql {
             sqlite: concat!(
-                "SELECT TOTAL(cost_usd) FROM requests WHERE ",
+                "SELECT TOTAL(cost_usd) FROM usage_hourly WHERE ",
                 $column,
-                " = $1 AND started_at_ms >= $2"
+                " = $1 AND hour_ms >= $2"
             ),
             postgres: concat!(
-                "SELECT CAST(COALESCE(SUM(cost_usd), 0) AS DOUBLE PRECISION) FROM requests WHERE ",
+                "SELECT CAST(COALESCE(SUM(cost_usd), 0) AS DOUBLE PRECISION) FROM usage_hourly WHERE ",
                 $column,
-                " = $1 AND started_at_ms >= $2"
+                " = $1 AND hour_ms >= $2"
             ),
         }
     };
@@ -434,8 +435,8 @@ impl Database {
         Ok(rows.into_iter().next().map(|(value,)| value))
     }
 
-    /// US dollars spent by the requests of one key, user or team started at or after
-    /// `since_ms`.
+    /// US dollars spent by the requests of one key, user or team in the hours starting at or
+    /// after `since_ms` (a budget window's start, always on an hour boundary).
     pub async fn spend_since(
         &self,
         scope: SpendScope,

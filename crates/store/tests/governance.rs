@@ -499,22 +499,24 @@ async fn spend_since(db: Database, _: Place) {
             ..RequestRecord::default()
         }
     };
+    // Spend is read from the hourly rollup: budget windows start on the hour.
+    const H: i64 = 3_600_000;
     let batch = [
-        request(1, Some("k1"), Some("u1"), Some("t1"), 1_000, 0.5),
-        request(2, Some("k1"), Some("u1"), Some("t1"), 2_000, 0.25),
-        request(3, Some("k2"), Some("u1"), Some("t2"), 2_000, 1.0),
-        request(4, Some("k1"), Some("u2"), Some("t1"), 999, 8.0),
-        request(5, None, None, None, 5_000, 16.0),
+        request(1, Some("k1"), Some("u1"), Some("t1"), H, 0.5),
+        request(2, Some("k1"), Some("u1"), Some("t1"), 2 * H + 5, 0.25),
+        request(3, Some("k2"), Some("u1"), Some("t2"), 2 * H, 1.0),
+        request(4, Some("k1"), Some("u2"), Some("t1"), H - 1, 8.0),
+        request(5, None, None, None, 5 * H, 16.0),
     ];
     db.write_records(&batch).await.expect("write");
     let cases = [
-        (SpendScope::Key, "k1", 1_000, 0.75),
+        (SpendScope::Key, "k1", H, 0.75),
         (SpendScope::Key, "k1", 0, 8.75),
-        (SpendScope::Key, "k2", 2_001, 0.0),
-        (SpendScope::User, "u1", 1_000, 1.75),
+        (SpendScope::Key, "k2", 3 * H, 0.0),
+        (SpendScope::User, "u1", H, 1.75),
         (SpendScope::User, "u2", 0, 8.0),
-        (SpendScope::Team, "t1", 1_500, 0.25),
-        (SpendScope::Team, "t2", 3_000, 0.0),
+        (SpendScope::Team, "t1", 2 * H, 0.25),
+        (SpendScope::Team, "t2", 3 * H, 0.0),
         (SpendScope::Key, "nobody", 0, 0.0),
         (SpendScope::Team, "u1", 0, 0.0),
     ];

@@ -40,6 +40,14 @@ fn records(n: usize, tag: &str) -> Vec<RequestRecord> {
                 request_id: format!("{tag}-{i:06}"),
                 started_at_ms: 1_790_000_000_000 + (i / 3) as i64 * 17,
                 endpoint: ENDPOINTS[i % ENDPOINTS.len()],
+                dialect: ["openai", "anthropic"][i % 2],
+                feature: (i % 3 == 1).then(|| format!("feature {word}")),
+                tags: (0..i % 3).map(|t| format!("tag-{t} {word}")).collect(),
+                admission: [None, Some("rate_limited"), Some("downgraded")][i % 3],
+                cache_saved_usd: if i % 9 == 0 { 0.25 } else { 0.0 },
+                trace: switchyard_core::request::TraceContext::fresh(),
+                request_body: (i % 5 == 2).then(|| format!("{{\"prompt\": \"{word}\"}}")),
+                response_body: (i % 5 == 2).then(|| word.to_owned()),
                 key_id: some(format!("key-{}", i % 11)),
                 user: (i % 2 == 0).then(|| format!("user {word}")),
                 team: some(format!("team-{}", i % 5)),
@@ -68,6 +76,7 @@ fn records(n: usize, tag: &str) -> Vec<RequestRecord> {
                         model: word.to_owned(),
                         status: (a % 2 == 0).then_some(500 + a as u16),
                         error_class: (a + 1 < i % 4).then_some(ERROR_CLASSES[a % 4]),
+                        started_at_us: 1_790_000_000_000_000 + a as i64,
                         latency_ms: a as f64 * 1.25 + 1e-7,
                     })
                     .collect(),
@@ -88,6 +97,21 @@ fn assert_same(stored: &StoredRequest, r: &RequestRecord) {
     assert_eq!(stored.request_id, r.request_id);
     assert_eq!(stored.started_at_ms, r.started_at_ms, "{id}: started_at_ms");
     assert_eq!(stored.endpoint, r.endpoint, "{id}: endpoint");
+    assert_eq!(stored.dialect, r.dialect, "{id}: dialect");
+    assert_eq!(stored.feature, r.feature, "{id}: feature");
+    assert_eq!(stored.tags, r.tags, "{id}: tags");
+    assert_eq!(stored.admission.as_deref(), r.admission, "{id}: admission");
+    assert_eq!(
+        stored.cache_saved_usd, r.cache_saved_usd,
+        "{id}: cache_saved_usd"
+    );
+    assert_eq!(
+        stored.trace_id.as_deref(),
+        Some(r.trace.trace_id_hex().as_str()),
+        "{id}: trace_id"
+    );
+    assert_eq!(stored.request_body, r.request_body, "{id}: request_body");
+    assert_eq!(stored.response_body, r.response_body, "{id}: response_body");
     assert_eq!(stored.key_id, r.key_id, "{id}: key_id");
     assert_eq!(stored.user, r.user, "{id}: user");
     assert_eq!(stored.team, r.team, "{id}: team");
@@ -129,6 +153,10 @@ fn assert_same(stored: &StoredRequest, r: &RequestRecord) {
             "{id}: attempt error_class"
         );
         assert_eq!(s.latency_ms, a.latency_ms, "{id}: attempt latency_ms");
+        assert_eq!(
+            s.started_at_us, a.started_at_us,
+            "{id}: attempt started_at_us"
+        );
     }
     assert_eq!(stored.cache_hit, r.cache_hit, "{id}: cache_hit");
     assert_eq!(
@@ -213,6 +241,7 @@ async fn odd_values(db: &Database) {
     let mut batch = records(10, "odd");
     batch[3].requested_model = "nul\0inside".into();
     batch[3].attempts = vec![AttemptRecord {
+        started_at_us: 0,
         provider: "p\0".into(),
         model: "m".into(),
         status: None,

@@ -23,6 +23,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use crate::admit::config::{GovernanceConfig, OverLimit, RedisConfig};
+pub use crate::record::config::{
+    AlertsConfig, AnomalyConfig, MetricsConfig, OtlpConfig, RecordsConfig, TelemetryConfig,
+};
 pub use providers::{
     Capability, Dialect, MockConfig, ModelConfig, Price, ProviderConfig, ProviderKind, Timeouts,
 };
@@ -79,6 +82,10 @@ pub struct Config {
     pub redis: RedisConfig,
     #[serde(default)]
     pub governance: GovernanceConfig,
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+    #[serde(default)]
+    pub alerts: AlertsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -95,6 +102,10 @@ pub struct ServerConfig {
     /// Longest time a request may take from arrival to its last byte, all attempts included.
     #[serde(default = "default_deadline", with = "duration")]
     pub request_deadline: Duration,
+    /// On SIGTERM, how long requests in flight may take to finish before the gateway exits
+    /// anyway (their records are written either way).
+    #[serde(default = "default_drain", with = "duration")]
+    pub drain_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -104,6 +115,7 @@ impl Default for ServerConfig {
             max_body_size: default_max_body(),
             max_upstream_event_size: default_max_event(),
             request_deadline: default_deadline(),
+            drain_timeout: default_drain(),
         }
     }
 }
@@ -116,6 +128,9 @@ fn default_max_body() -> u64 {
 }
 fn default_max_event() -> u64 {
     16 * 1024 * 1024
+}
+fn default_drain() -> Duration {
+    Duration::from_secs(30)
 }
 fn default_deadline() -> Duration {
     Duration::from_secs(600)
@@ -164,39 +179,8 @@ impl Default for DatabaseConfig {
     }
 }
 
-/// How request records are written.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RecordsConfig {
-    /// Write records to the database (`database.url`).
-    #[serde(default = "default_true")]
-    pub store: bool,
-    /// Records waiting to be written; past this, records are dropped (counted and logged).
-    #[serde(default = "default_records_buffer")]
-    pub buffer: usize,
-    /// Write every record as a structured log line too.
-    #[serde(default)]
-    pub log: bool,
-}
-
-impl Default for RecordsConfig {
-    fn default() -> Self {
-        RecordsConfig {
-            store: true,
-            buffer: default_records_buffer(),
-            log: false,
-        }
-    }
-}
-
-fn default_true() -> bool {
-    true
-}
 fn default_records_url() -> String {
     "sqlite://switchyard.db".into()
-}
-fn default_records_buffer() -> usize {
-    10_000
 }
 
 impl Config {

@@ -28,6 +28,10 @@ pub struct RouteConfig {
     /// Over a rate limit or budget: reject, queue or downgrade (default: `governance.over_limit`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub over_limit: Option<OverLimit>,
+    /// Keep the request and response bodies in this route's records (after the guardrails'
+    /// redaction, cut at `records.max_body_size`). Off by default.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub record_bodies: bool,
 }
 
 /// A route target: a model name, or a model with a weight for the `weighted` strategy.

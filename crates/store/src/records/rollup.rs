@@ -1,0 +1,351 @@
+//! The hourly rollups of the request log, added to in the transaction that stores the records:
+//! `usage_hourly` (requests, outcomes, tokens, spend per hour and per key, user, team, feature,
+//! route, provider and model), `latency_hourly` (latency and time-to-first-token histograms per
+//! hour, provider and model) and `events_hourly` (failed attempts by error class, guardrail
+//! actions).
+//!
+//! Reports read these instead of the log, so a month of a million requests is answered from a
+//! few thousand rows, and the log needs no index per report. A batch is summed in memory first:
+//! the database sees one upsert per distinct group, not one per record.
+
+use std::collections::HashMap;
+
+use sqlx::{Encode, Executor, QueryBuilder, Type};
+use switchyard_core::record::RequestRecord;
+
+use super::{finite, query_error, text, tokens};
+use crate::db::{POSTGRES, SQLITE};
+use crate::error::StoreError;
+
+pub const HOUR_MS: i64 = 3_600_000;
+/// Histogram buckets per doubling of latency: 8 keeps a percentile within about 4.5 %.
+const BUCKETS_PER_OCTAVE: f64 = 8.0;
+/// Groups per upsert statement (26 parameters each).
+const GROUPS_PER_UPSERT: usize = 256;
+
+/// The start of the hour that `ms` falls in.
+pub fn hour_of(ms: i64) -> i64 {
+    ms - ms.rem_euclid(HOUR_MS)
+}
+
+/// The histogram bucket of a latency: 0 below 1 ms, then 8 per doubling.
+pub fn latency_bucket(ms: f64) -> i32 {
+    if ms.is_nan() || ms < 1.0 {
+        0
+    } else {
+        ((ms.log2() * BUCKETS_PER_OCTAVE).floor() as i32 + 1).min(1_000)
+    }
+}
+
+/// The value a bucket stands for in a percentile: the geometric middle of its bounds.
+pub fn bucket_value_ms(bucket: i32) -> f64 {
+    if bucket <= 0 {
+        0.5
+    } else {
+        2f64.powf((f64::from(bucket) - 0.5) / BUCKETS_PER_OCTAVE)
+    }
+}
+
+#[derive(Hash, PartialEq, Eq)]
+struct UsageKey<'a> {
+    hour_ms: i64,
+    key_id: &'a str,
+    user_id: &'a str,
+    team: &'a str,
+    feature: &'a str,
+    route: &'a str,
+    provider: &'a str,
+    model: &'a str,
+}
+
+#[derive(Default)]
+struct UsageSums {
+    requests: i64,
+    errors: i64,
+    server_errors: i64,
+    disconnects: i64,
+    attempts: i64,
+    retried: i64,
+    fallbacks: i64,
+    cache_hits: i64,
+    rate_limited: i64,
+    budget_exceeded: i64,
+    prompt_tokens: i64,
+    completion_tokens: i64,
+    cached_tokens: i64,
+    cost_usd: f64,
+    cache_saved_usd: f64,
+    latency_ms_sum: f64,
+}
+
+/// What one batch adds to the rollups.
+#[derive(Default)]
+pub(crate) struct Rollup<'a> {
+    usage: HashMap<UsageKey<'a>, UsageSums>,
+    /// (hour, provider, model, series, bucket) → count.
+    latency: HashMap<(i64, &'a str, &'a str, &'static str, i32), i64>,
+    /// (hour, provider, model, kind, label) → count.
+    events: HashMap<(i64, &'a str, &'a str, &'static str, &'a str), i64>,
+}
+
+impl<'a> Rollup<'a> {
+    /// Sums the records of `batch` whose ids are in `stored` (the ones this write inserted).
+    pub(crate) fn of(
+        batch: &'a [RequestRecord],
+        stored: &std::collections::HashSet<String>,
+    ) -> Rollup<'a> {
+        let mut rollup = Rollup::default();
+        for r in batch.iter().filter(|r| stored.contains(&r.request_id)) {
+            rollup.add(r);
+        }
+        rollup
+    }
+
+    fn add(&mut self, r: &'a RequestRecord) {
+        let hour_ms = hour_of(r.started_at_ms);
+        let provider = r.provider.as_deref().unwrap_or("");
+        let model = r.model.as_deref().unwrap_or(&r.requested_model);
+        let key = UsageKey {
+            hour_ms,
+            key_id: r.key_id.as_deref().unwrap_or(""),
+            user_id: r.user.as_deref().unwrap_or(""),
+            team: r.team.as_deref().unwrap_or(""),
+            feature: r.feature.as_deref().unwrap_or(""),
+            route: r.route.as_deref().unwrap_or(""),
+            provider,
+            model,
+        };
+        let s = self.usage.entry(key).or_default();
+        let flag = |b: bool| i64::from(b);
+        s.requests += 1;
+        s.errors += flag(r.status >= 400 && r.status != 499);
+        s.server_errors += flag(r.status >= 500);
+        s.disconnects += flag(r.status == 499);
+        s.attempts += r.attempts.len() as i64;
+        s.retried += flag(r.attempts.len() > 1);
+        s.fallbacks += flag(r.attempts.iter().any(|a| a.model != r.attempts[0].model));
+        s.cache_hits += flag(r.cache_hit);
+        s.rate_limited += flag(matches!(r.admission, Some("rate_limited" | "too_large")));
+        s.budget_exceeded += flag(r.admission == Some("budget_exceeded"));
+        s.prompt_tokens = s.prompt_tokens.saturating_add(tokens(r.prompt_tokens));
+        s.completion_tokens = s
+            .completion_tokens
+            .saturating_add(tokens(r.completion_tokens));
+        s.cached_tokens = s.cached_tokens.saturating_add(tokens(r.cached_tokens));
+        s.cost_usd += finite(r.cost_usd);
+        s.cache_saved_usd += finite(r.cache_saved_usd);
+        s.latency_ms_sum += finite(r.latency_ms);
+
+        if r.status < 400 && !provider.is_empty() {
+            let bucket = latency_bucket(r.latency_ms);
+            *self
+                .latency
+                .entry((hour_ms, provider, model, "latency", bucket))
+                .or_default() += 1;
+            if let Some(ttft) = r.ttft_ms {
+                let bucket = latency_bucket(ttft);
+                *self
+                    .latency
+                    .entry((hour_ms, provider, model, "ttft", bucket))
+                    .or_default() += 1;
+            }
+        }
+        for a in &r.attempts {
+            if let Some(class) = a.error_class {
+                let at = (hour_ms, a.provider.as_str(), a.model.as_str());
+                *self
+                    .events
+                    .entry((at.0, at.1, at.2, "attempt_error", class))
+                    .or_default() += 1;
+            }
+        }
+        for action in &r.guardrail_actions {
+            *self
+                .events
+                .entry((hour_ms, provider, model, "guardrail", guard_label(action)))
+                .or_default() += 1;
+        }
+    }
+
+    pub(crate) async fn write_sqlite(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    ) -> Result<(), StoreError> {
+        self.write::<sqlx::Sqlite>(tx, SQLITE).await
+    }
+
+    pub(crate) async fn write_postgres(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    ) -> Result<(), StoreError> {
+        self.write::<sqlx::Postgres>(tx, POSTGRES).await
+    }
+
+    async fn write<DB>(
+        &self,
+        tx: &mut sqlx::Transaction<'_, DB>,
+        kind: &'static str,
+    ) -> Result<(), StoreError>
+    where
+        DB: sqlx::Database + sqlx::database::HasStatementCache,
+        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+        DB::Arguments: sqlx::IntoArguments<DB>,
+        for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+        for<'q> std::borrow::Cow<'q, str>: Encode<'q, DB> + Type<DB>,
+        for<'q> i64: Encode<'q, DB> + Type<DB>,
+        for<'q> i32: Encode<'q, DB> + Type<DB>,
+        for<'q> f64: Encode<'q, DB> + Type<DB>,
+    {
+        let err = query_error(kind);
+        let usage: Vec<_> = self.usage.iter().collect();
+        for chunk in usage.chunks(GROUPS_PER_UPSERT) {
+            let mut q = QueryBuilder::<DB>::new(USAGE_INSERT);
+            q.push_values(chunk, |mut b, (k, s)| {
+                b.push_bind(k.hour_ms);
+                for dim in [
+                    k.key_id, k.user_id, k.team, k.feature, k.route, k.provider, k.model,
+                ] {
+                    b.push_bind(text(dim));
+                }
+                for n in [
+                    s.requests,
+                    s.errors,
+                    s.server_errors,
+                    s.disconnects,
+                    s.attempts,
+                    s.retried,
+                    s.fallbacks,
+                    s.cache_hits,
+                    s.rate_limited,
+                    s.budget_exceeded,
+                    s.prompt_tokens,
+                    s.completion_tokens,
+                    s.cached_tokens,
+                ] {
+                    b.push_bind(n);
+                }
+                b.push_bind(s.cost_usd)
+                    .push_bind(s.cache_saved_usd)
+                    .push_bind(s.latency_ms_sum);
+            });
+            q.push(USAGE_MERGE);
+            q.build()
+                .persistent(false)
+                .execute(&mut **tx)
+                .await
+                .map_err(err)?;
+        }
+        let latency: Vec<_> = self.latency.iter().collect();
+        for chunk in latency.chunks(GROUPS_PER_UPSERT * 4) {
+            let mut q = QueryBuilder::<DB>::new(
+                "INSERT INTO latency_hourly (hour_ms, provider, model, series, bucket, n) ",
+            );
+            q.push_values(
+                chunk,
+                |mut b, ((hour, provider, model, series, bucket), n)| {
+                    b.push_bind(*hour)
+                        .push_bind(text(provider))
+                        .push_bind(text(model))
+                        .push_bind(*series)
+                        .push_bind(*bucket)
+                        .push_bind(**n);
+                },
+            );
+            q.push(
+                " ON CONFLICT (hour_ms, provider, model, series, bucket) \
+                 DO UPDATE SET n = latency_hourly.n + excluded.n",
+            );
+            q.build()
+                .persistent(false)
+                .execute(&mut **tx)
+                .await
+                .map_err(err)?;
+        }
+        let events: Vec<_> = self.events.iter().collect();
+        for chunk in events.chunks(GROUPS_PER_UPSERT * 4) {
+            let mut q = QueryBuilder::<DB>::new(
+                "INSERT INTO events_hourly (hour_ms, provider, model, kind, label, n) ",
+            );
+            q.push_values(chunk, |mut b, ((hour, provider, model, kind, label), n)| {
+                b.push_bind(*hour)
+                    .push_bind(text(provider))
+                    .push_bind(text(model))
+                    .push_bind(*kind)
+                    .push_bind(text(label))
+                    .push_bind(**n);
+            });
+            q.push(
+                " ON CONFLICT (hour_ms, provider, model, kind, label) \
+                 DO UPDATE SET n = events_hourly.n + excluded.n",
+            );
+            q.build()
+                .persistent(false)
+                .execute(&mut **tx)
+                .await
+                .map_err(err)?;
+        }
+        Ok(())
+    }
+}
+
+/// `guardrail:action`, without what was redacted: a bounded label.
+fn guard_label(action: &str) -> &str {
+    match action.match_indices(':').nth(1) {
+        Some((i, _)) => &action[..i],
+        None => action,
+    }
+}
+
+const USAGE_INSERT: &str = "INSERT INTO usage_hourly (hour_ms, key_id, user_id, team, feature, \
+    route, provider, model, requests, errors, server_errors, disconnects, attempts, retried, \
+    fallbacks, cache_hits, rate_limited, budget_exceeded, prompt_tokens, completion_tokens, \
+    cached_tokens, cost_usd, cache_saved_usd, latency_ms_sum) ";
+
+const USAGE_MERGE: &str = " ON CONFLICT (hour_ms, key_id, user_id, team, feature, route, \
+    provider, model) DO UPDATE SET \
+    requests = usage_hourly.requests + excluded.requests, \
+    errors = usage_hourly.errors + excluded.errors, \
+    server_errors = usage_hourly.server_errors + excluded.server_errors, \
+    disconnects = usage_hourly.disconnects + excluded.disconnects, \
+    attempts = usage_hourly.attempts + excluded.attempts, \
+    retried = usage_hourly.retried + excluded.retried, \
+    fallbacks = usage_hourly.fallbacks + excluded.fallbacks, \
+    cache_hits = usage_hourly.cache_hits + excluded.cache_hits, \
+    rate_limited = usage_hourly.rate_limited + excluded.rate_limited, \
+    budget_exceeded = usage_hourly.budget_exceeded + excluded.budget_exceeded, \
+    prompt_tokens = usage_hourly.prompt_tokens + excluded.prompt_tokens, \
+    completion_tokens = usage_hourly.completion_tokens + excluded.completion_tokens, \
+    cached_tokens = usage_hourly.cached_tokens + excluded.cached_tokens, \
+    cost_usd = usage_hourly.cost_usd + excluded.cost_usd, \
+    cache_saved_usd = usage_hourly.cache_saved_usd + excluded.cache_saved_usd, \
+    latency_ms_sum = usage_hourly.latency_ms_sum + excluded.latency_ms_sum";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_grow_by_an_eighth_of_an_octave() {
+        assert_eq!(latency_bucket(0.2), 0);
+        assert_eq!(latency_bucket(f64::NAN), 0);
+        assert_eq!(latency_bucket(1.0), 1);
+        assert_eq!(latency_bucket(2.0), 9);
+        for ms in [3.0, 47.0, 250.0, 1_234.0, 59_000.0] {
+            let v = bucket_value_ms(latency_bucket(ms));
+            assert!((v / ms - 1.0).abs() < 0.05, "{ms} ms read back as {v}");
+        }
+    }
+
+    #[test]
+    fn guardrail_labels_drop_what_was_redacted() {
+        assert_eq!(guard_label("pii:redacted:email"), "pii:redacted");
+        assert_eq!(guard_label("secrets:blocked"), "secrets:blocked");
+        assert_eq!(guard_label("odd"), "odd");
+    }
+
+    #[test]
+    fn hours_start_on_the_hour() {
+        assert_eq!(hour_of(3_600_000 * 5 + 17), 3_600_000 * 5);
+        assert_eq!(hour_of(-1), -HOUR_MS);
+    }
+}
