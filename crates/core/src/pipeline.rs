@@ -253,6 +253,11 @@ impl Gateway {
         self.runtime.load_full()
     }
 
+    /// The request-record writer's handle, for its counters (`/metrics`).
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
     /// Replaces the running configuration; requests in flight finish on the old one.
     pub fn reload(&self, config: Config) -> Result<(), String> {
         let runtime = Runtime::build(config, &self.governance)?;

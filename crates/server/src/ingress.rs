@@ -24,6 +24,8 @@ pub struct AppState {
     pub max_body_size: usize,
     /// The admin API's database and key cache; `None` without a database.
     pub admin: Option<Arc<crate::admin::Admin>>,
+    /// `GET /metrics`, derived from the request records; `None` when disabled.
+    pub metrics: Option<Arc<crate::telemetry::metrics::MetricsSink>>,
 }
 
 pub type Shared = State<Arc<AppState>>;

@@ -10,6 +10,7 @@ pub mod egress;
 pub mod governance;
 pub mod ingress;
 pub mod reload;
+pub mod telemetry;
 
 use std::sync::Arc;
 
@@ -36,6 +37,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
         .route("/admin/health", get(admin_health))
+        .route("/metrics", get(telemetry::metrics::scrape))
         .merge(admin::routes())
         .fallback(unknown_endpoint)
         .with_state(state)
@@ -108,7 +110,9 @@ pub struct Built {
 /// (in-process or Redis), the virtual-key cache, the recorder, the pipeline.
 pub async fn build(config: Config) -> Result<Built, String> {
     let db = open_database(&config).await?;
-    let sinks = record_sinks(&config, db.as_ref());
+    let metrics = (config.telemetry.metrics.enabled)
+        .then(|| Arc::new(telemetry::metrics::MetricsSink::new()));
+    let sinks = record_sinks(&config, db.as_ref(), metrics.as_ref());
     let (recorder, records) = Recorder::spawn(sinks, config.records.buffer);
     let (governance, admin, key_events) = governance::build(&config, db).await?;
     let max_body_size = usize::try_from(config.server.max_body_size).unwrap_or(usize::MAX);
@@ -118,6 +122,7 @@ pub async fn build(config: Config) -> Result<Built, String> {
             gateway,
             max_body_size,
             admin,
+            metrics,
         }),
         records,
         key_events,
@@ -139,6 +144,7 @@ async fn open_database(config: &Config) -> Result<Option<switchyard_store::Datab
 fn record_sinks(
     config: &Config,
     db: Option<&switchyard_store::Database>,
+    metrics: Option<&Arc<telemetry::metrics::MetricsSink>>,
 ) -> Vec<Arc<dyn RecordSink>> {
     let mut sinks: Vec<Arc<dyn RecordSink>> = Vec::new();
     if let Some(db) = db.filter(|_| config.records.store) {
@@ -149,6 +155,9 @@ fn record_sinks(
     }
     if config.records.stdout {
         sinks.push(Arc::new(JsonLinesSink));
+    }
+    if let Some(metrics) = metrics {
+        sinks.push(metrics.clone());
     }
     sinks
 }
