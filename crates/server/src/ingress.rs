@@ -26,6 +26,8 @@ pub struct AppState {
     pub admin: Option<Arc<crate::admin::Admin>>,
     /// `GET /metrics`, derived from the request records; `None` when disabled.
     pub metrics: Option<Arc<crate::telemetry::metrics::MetricsSink>>,
+    /// Set on shutdown: `/health/ready` answers 503 so that load balancers stop sending.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 pub type Shared = State<Arc<AppState>>;

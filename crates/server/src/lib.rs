@@ -7,12 +7,15 @@
 pub mod admin;
 pub mod cli;
 pub mod egress;
+pub mod feedback;
 pub mod governance;
 pub mod ingress;
 pub mod reload;
+pub mod upkeep;
 pub mod telemetry;
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::extract::State;
@@ -32,6 +35,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/chat/completions", post(ingress::chat_completions))
         .route("/v1/embeddings", post(ingress::embeddings))
         .route("/embeddings", post(ingress::embeddings))
+        .route("/v1/feedback", post(feedback::post))
+        .route("/feedback", post(feedback::post))
         .route("/v1/models", get(models))
         .route("/models", get(models))
         .route("/health/live", get(live))
@@ -62,9 +67,13 @@ async fn live() -> Response {
     )
 }
 
-/// Ready once the config is loaded and the server listens, which is true whenever this answers.
+/// Ready once the config is loaded and the server listens, until shutdown begins.
 async fn ready(State(app): Shared) -> Response {
     let id = switchyard_core::request::new_request_id();
+    if app.draining.load(Ordering::Relaxed) {
+        let body = serde_json::json!({"status": "draining"});
+        return egress::json(&id, StatusCode::SERVICE_UNAVAILABLE, &body, None);
+    }
     let runtime = app.gateway.runtime();
     let body = serde_json::json!({
         "status": "ready",
@@ -104,6 +113,8 @@ pub struct Built {
     pub records: RecorderTask,
     /// The Redis subscription that keeps the key cache fresh, stopped on shutdown.
     pub key_events: Option<tokio::task::JoinHandle<()>>,
+    /// Record retention and the spend anomaly alert, stopped on shutdown.
+    pub upkeep: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// Builds the gateway from a validated config: the database (keys and records), the counters
@@ -117,15 +128,22 @@ pub async fn build(config: Config) -> Result<Built, String> {
     let (governance, admin, key_events) = governance::build(&config, db).await?;
     let max_body_size = usize::try_from(config.server.max_body_size).unwrap_or(usize::MAX);
     let gateway = Gateway::with_governance(config, recorder, governance)?;
+    let state = Arc::new(AppState {
+        gateway,
+        max_body_size,
+        admin,
+        metrics,
+        draining: Default::default(),
+    });
+    let upkeep = match &state.admin {
+        Some(admin) => upkeep::spawn(&admin.db, &state),
+        None => Vec::new(),
+    };
     Ok(Built {
-        state: Arc::new(AppState {
-            gateway,
-            max_body_size,
-            admin,
-            metrics,
-        }),
+        state,
         records,
         key_events,
+        upkeep,
     })
 }
 
@@ -173,6 +191,7 @@ pub async fn serve(
         state,
         records,
         key_events,
+        upkeep,
     } = built;
     let app = router(state.clone());
     // Without TCP_NODELAY, Nagle's algorithm holds small SSE frames back until the client's
@@ -182,10 +201,31 @@ pub async fn serve(
             tracing::warn!("cannot set TCP_NODELAY on a client connection: {e}");
         }
     });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
-    if let Some(task) = key_events {
+    let drain = state.gateway.runtime().config.server.drain_timeout;
+    let (stopping, stopped) = tokio::sync::oneshot::channel();
+    let draining = state.clone();
+    let shutdown = async move {
+        shutdown.await;
+        draining.draining.store(true, Ordering::Relaxed);
+        let _ = stopping.send(());
+    };
+    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown);
+    // Stop accepting at once; give requests in flight until the drain deadline.
+    let deadline = async move {
+        if stopped.await.is_ok() {
+            tokio::time::sleep(drain).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        served = server => served?,
+        _ = deadline => tracing::warn!(
+            drain_timeout = ?drain,
+            "requests were still in flight at the drain deadline (server.drain_timeout): the gateway stops without them"
+        ),
+    }
+    for task in key_events.into_iter().chain(upkeep) {
         task.abort();
     }
     drop(state);

@@ -23,5 +23,6 @@ pub use db::{Database, connect, connect_postgres_schema, mask_url};
 pub use error::StoreError;
 pub use governance::{AuditEntry, KeyFilter, MemberKind, SpendScope};
 pub use records::feedback::{Feedback, FeedbackTarget};
+pub use records::upkeep::{SpendOwner, SpendWindow};
 pub use records::{StoredAttempt, StoredRequest};
 pub use sqlx::{PgPool, SqlitePool};

@@ -18,6 +18,7 @@
 pub mod feedback;
 pub mod read;
 pub mod rollup;
+pub mod upkeep;
 
 use std::borrow::Cow;
 use std::collections::HashSet;

@@ -1,0 +1,201 @@
+//! Background upkeep of a gateway with a database: record retention (`records.retention_days`,
+//! checked hourly) and the spend anomaly alert (`alerts.spend_anomaly`): a key, team or feature
+//! whose spend over the last hour runs at more than `factor` × its average hourly spend over
+//! the previous `baseline_days` gets a log line and a webhook POST — the runaway agent loop is
+//! caught within minutes, long before it exhausts a monthly budget.
+//!
+//! Both read the config at each tick, so a reload applies; both only read the rollups or delete
+//! in small transactions, never holding up the record writer.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::json;
+use std::sync::Arc;
+
+use crate::ingress::AppState;
+use switchyard_core::config::AnomalyConfig;
+use switchyard_core::request::unix_ms;
+use switchyard_store::{Database, SpendOwner, SpendWindow};
+
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 24 * HOUR_MS;
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+
+/// Starts the upkeep tasks; abort the handles on shutdown.
+pub fn spawn(db: &Database, app: &Arc<AppState>) -> Vec<tokio::task::JoinHandle<()>> {
+    let runtime = app.gateway.runtime();
+    let mut tasks = Vec::new();
+    if runtime.config.records.retention_days > 0 {
+        tasks.push(tokio::spawn(retention(db.clone(), app.clone())));
+    }
+    if let Some(anomaly) = &runtime.config.alerts.spend_anomaly {
+        let every = anomaly.check_every.max(Duration::from_secs(1));
+        tasks.push(tokio::spawn(watch_spend(db.clone(), app.clone(), every)));
+    }
+    tasks
+}
+
+async fn retention(db: Database, app: Arc<AppState>) {
+    let mut tick = tokio::time::interval(RETENTION_EVERY);
+    loop {
+        tick.tick().await;
+        let days = app.gateway.runtime().config.records.retention_days;
+        if days == 0 {
+            continue;
+        }
+        let cutoff = unix_ms() - i64::from(days) * DAY_MS;
+        match db.purge_records_before(cutoff).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                deleted = n,
+                retention_days = days,
+                "old request records deleted"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot delete old request records; will retry in an hour")
+            }
+        }
+    }
+}
+
+/// A spend that ran away from its baseline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Anomaly {
+    pub owner: SpendOwner,
+    pub id: String,
+    /// Spend per hour over the recent window.
+    pub recent_hourly_usd: f64,
+    /// Average spend per hour over the baseline window.
+    pub baseline_hourly_usd: f64,
+}
+
+/// Whether `w` is an anomaly: its recent hourly spend (over `recent_hours`) is at least
+/// `min_spend_usd` and more than `factor` × its baseline hourly spend.
+pub fn judge(
+    owner: SpendOwner,
+    w: SpendWindow,
+    recent_hours: f64,
+    config: &AnomalyConfig,
+) -> Option<Anomaly> {
+    let baseline_hours = f64::from(config.baseline_days.max(1)) * 24.0;
+    let recent_hourly_usd = w.recent_usd / recent_hours.max(1.0);
+    let baseline_hourly_usd = w.baseline_usd / baseline_hours;
+    let runaway = w.recent_usd >= config.min_spend_usd
+        && recent_hourly_usd > config.factor * baseline_hourly_usd;
+    runaway.then_some(Anomaly {
+        owner,
+        id: w.id,
+        recent_hourly_usd,
+        baseline_hourly_usd,
+    })
+}
+
+async fn watch_spend(db: Database, app: Arc<AppState>, every: Duration) {
+    let http = reqwest::Client::new();
+    // (owner, id) → the hour it was last reported in: one alert per owner per hour.
+    let mut reported: HashMap<(&'static str, String), i64> = HashMap::new();
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let Some(config) = app.gateway.runtime().config.alerts.spend_anomaly.clone() else {
+            continue;
+        };
+        let now = unix_ms();
+        let hour = now - now.rem_euclid(HOUR_MS);
+        // The last full hour and the one under way, so that a loop that starts at :59 counts.
+        let recent_from = hour - HOUR_MS;
+        let recent_hours = 1.0 + (now - hour) as f64 / HOUR_MS as f64;
+        let baseline_from = recent_from - i64::from(config.baseline_days.max(1)) * DAY_MS;
+        for owner in [SpendOwner::Key, SpendOwner::Team, SpendOwner::Feature] {
+            let windows = match db
+                .spend_windows(owner, recent_from, baseline_from, config.min_spend_usd)
+                .await
+            {
+                Ok(w) => w,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read spend for the anomaly alert");
+                    continue;
+                }
+            };
+            for anomaly in windows
+                .into_iter()
+                .filter_map(|w| judge(owner, w, recent_hours, &config))
+            {
+                let key = (owner.as_str(), anomaly.id.clone());
+                if reported.get(&key) == Some(&hour) {
+                    continue;
+                }
+                reported.insert(key, hour);
+                alert(&http, &config, &anomaly).await;
+            }
+        }
+        reported.retain(|_, at| *at == hour);
+    }
+}
+
+async fn alert(http: &reqwest::Client, config: &AnomalyConfig, a: &Anomaly) {
+    tracing::warn!(
+        scope = a.owner.as_str(),
+        id = %a.id,
+        recent_hourly_usd = a.recent_hourly_usd,
+        baseline_hourly_usd = a.baseline_hourly_usd,
+        factor = config.factor,
+        "spend anomaly: spending far faster than usual"
+    );
+    let Some(url) = &config.webhook else { return };
+    let event = json!({
+        "event": "spend_anomaly",
+        "scope": a.owner.as_str(),
+        "id": a.id,
+        "recent_hourly_usd": a.recent_hourly_usd,
+        "baseline_hourly_usd": a.baseline_hourly_usd,
+        "factor": config.factor,
+        "baseline_days": config.baseline_days,
+    });
+    let sent = http
+        .post(url)
+        .timeout(Duration::from_secs(5))
+        .json(&event)
+        .send()
+        .await;
+    if let Err(e) = sent.and_then(|r| r.error_for_status()) {
+        tracing::warn!(error = %e, "spend anomaly webhook failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(factor: f64, min: f64) -> AnomalyConfig {
+        serde_json::from_value(json!({"factor": factor, "min_spend_usd": min, "baseline_days": 7}))
+            .unwrap()
+    }
+
+    fn window(recent: f64, baseline: f64) -> SpendWindow {
+        SpendWindow {
+            id: "k".into(),
+            recent_usd: recent,
+            baseline_usd: baseline,
+        }
+    }
+
+    #[test]
+    fn a_spend_far_above_its_baseline_is_an_anomaly() {
+        // Baseline: $168 over 7 days = $1/hour. Recent: $12 over 1.5 hours = $8/hour.
+        let c = config(5.0, 1.0);
+        let a = judge(SpendOwner::Team, window(12.0, 168.0), 1.5, &c).expect("anomaly");
+        assert_eq!(a.recent_hourly_usd, 8.0);
+        assert_eq!(a.baseline_hourly_usd, 1.0);
+        // $6 over 1.5 hours = $4/hour: under 5× the baseline.
+        assert_eq!(judge(SpendOwner::Team, window(6.0, 168.0), 1.5, &c), None);
+    }
+
+    #[test]
+    fn small_spend_never_alerts_even_without_a_baseline() {
+        let c = config(5.0, 1.0);
+        assert_eq!(judge(SpendOwner::Key, window(0.5, 0.0), 1.0, &c), None);
+        assert!(judge(SpendOwner::Key, window(2.0, 0.0), 1.0, &c).is_some());
+    }
+}
