@@ -102,7 +102,7 @@ fn record(rng: &mut Rng, started_at_ms: i64) -> RequestRecord {
             provider: provider.into(),
             model: model.into(),
             status: Some(500),
-            error_class: Some("server_error"),
+            error_class: Some("overloaded"),
             started_at_us: started_at_ms * 1000,
             latency_ms: 40.0,
         });
@@ -112,7 +112,7 @@ fn record(rng: &mut Rng, started_at_ms: i64) -> RequestRecord {
             provider: provider.into(),
             model: model.into(),
             status: Some(if status == 499 { 200 } else { status }),
-            error_class: (status == 502).then_some("server_error"),
+            error_class: (status == 502).then_some("overloaded"),
             started_at_us: started_at_ms * 1000 + 40_000,
             latency_ms: latency_ms - 1.0,
         });

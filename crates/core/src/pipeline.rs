@@ -265,6 +265,12 @@ impl Gateway {
         Ok(())
     }
 
+    /// Records a request refused before the pipeline could read it (a malformed or oversized
+    /// body): every request gets its record, whatever became of it.
+    pub fn record_refused(&self, ctx: &RequestContext, e: &GatewayError) {
+        Ledger::open(ctx, "", false, self.recorder.clone()).close_err(e);
+    }
+
     pub async fn chat(
         &self,
         ctx: &RequestContext,

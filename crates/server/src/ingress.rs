@@ -38,7 +38,10 @@ pub async fn chat_completions(State(app): Shared, request: Request<Body>) -> Res
     let decoded = read_json::<ChatCompletionRequest>(&ctx.headers, body, app.max_body_size).await;
     let result = match decoded {
         Ok(req) => app.gateway.chat(&ctx, req).await,
-        Err(e) => Err(e),
+        Err(e) => {
+            app.gateway.record_refused(&ctx, &e);
+            Err(e)
+        }
     };
     egress::chat(&ctx.id, result)
 }
@@ -49,7 +52,10 @@ pub async fn embeddings(State(app): Shared, request: Request<Body>) -> Response 
     let decoded = read_json::<EmbeddingsRequest>(&ctx.headers, body, app.max_body_size).await;
     let result = match decoded {
         Ok(req) => app.gateway.embeddings(&ctx, req).await,
-        Err(e) => Err(e),
+        Err(e) => {
+            app.gateway.record_refused(&ctx, &e);
+            Err(e)
+        }
     };
     egress::embeddings(&ctx.id, result)
 }
