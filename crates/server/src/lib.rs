@@ -123,7 +123,7 @@ pub async fn build(config: Config) -> Result<Built, String> {
     let db = open_database(&config).await?;
     let metrics = (config.telemetry.metrics.enabled)
         .then(|| Arc::new(telemetry::metrics::MetricsSink::new()));
-    let sinks = record_sinks(&config, db.as_ref(), metrics.as_ref());
+    let sinks = record_sinks(&config, db.as_ref(), metrics.as_ref())?;
     let (recorder, records) = Recorder::spawn(sinks, config.records.buffer);
     let (governance, admin, key_events) = governance::build(&config, db).await?;
     let max_body_size = usize::try_from(config.server.max_body_size).unwrap_or(usize::MAX);
@@ -163,7 +163,7 @@ fn record_sinks(
     config: &Config,
     db: Option<&switchyard_store::Database>,
     metrics: Option<&Arc<telemetry::metrics::MetricsSink>>,
-) -> Vec<Arc<dyn RecordSink>> {
+) -> Result<Vec<Arc<dyn RecordSink>>, String> {
     let mut sinks: Vec<Arc<dyn RecordSink>> = Vec::new();
     if let Some(db) = db.filter(|_| config.records.store) {
         sinks.push(Arc::new(db.clone()));
@@ -177,7 +177,10 @@ fn record_sinks(
     if let Some(metrics) = metrics {
         sinks.push(metrics.clone());
     }
-    sinks
+    if let Some(otlp) = &config.telemetry.otlp {
+        sinks.push(Arc::new(telemetry::otlp::OtlpSink::new(otlp)?));
+    }
+    Ok(sinks)
 }
 
 /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish and

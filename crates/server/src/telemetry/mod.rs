@@ -3,3 +3,4 @@
 //! of finished requests, so nothing in the request pipeline waits for a collector.
 
 pub mod metrics;
+pub mod otlp;
