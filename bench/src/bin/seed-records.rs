@@ -1,5 +1,5 @@
 //! `seed-records`: writes realistic request records into a Switchyard database through the
-//! gateway's own writer (`Database::write_records`, batches of 512 as the recorder sends them),
+//! gateway's own writer (`Database::write_batch`, batches of 512 as the recorder sends them),
 //! and reports the writer's CPU time per record — the cost the gateway pays per request for
 //! its request log and rollups, SQLite's own work included when the database is embedded.
 //!
@@ -9,6 +9,10 @@
 //! `bench/run` (writer cost) and to seed a million records for the report timings.
 
 use std::time::Instant;
+
+// The gateway's allocator, so that the writer's cost is measured as the gateway pays it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::Parser;
 use switchyard_core::record::{AttemptRecord, RequestRecord};
@@ -26,6 +30,18 @@ struct Args {
     /// Days the records span, ending now.
     #[arg(long, default_value_t = 30)]
     days: i64,
+    /// Instead of spreading the records over `--days`, space them as a gateway serving this
+    /// many requests per second would (a batch then holds a quarter second of traffic, as the
+    /// recorder's batches do under load).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Distinct virtual keys (and, through them, users, teams, features, routes); 1 with
+    /// `--models 1` is the bench scenario: one key on one model.
+    #[arg(long, default_value_t = 300)]
+    keys: u64,
+    /// Distinct models (at most 6).
+    #[arg(long, default_value_t = 6)]
+    models: u64,
     /// Records per write (the recorder's batch).
     #[arg(long, default_value_t = 512)]
     batch: usize,
@@ -50,7 +66,6 @@ const FEATURES: &[&str] = &[
     "rag",
     "classify",
 ];
-const KEYS: u64 = 300;
 const USERS: u64 = 150;
 const TEAMS: u64 = 20;
 
@@ -76,9 +91,10 @@ impl Rng {
     }
 }
 
-fn record(rng: &mut Rng, started_at_ms: i64) -> RequestRecord {
-    let key = rng.skewed(KEYS);
-    let (model, provider, price) = MODELS[rng.skewed(MODELS.len() as u64) as usize];
+fn record(rng: &mut Rng, args: &Args, started_at_ms: i64) -> RequestRecord {
+    let key = rng.skewed(args.keys.max(1));
+    let models = args.models.clamp(1, MODELS.len() as u64);
+    let (model, provider, price) = MODELS[rng.skewed(models) as usize];
     let stream = rng.below(3) == 0;
     let roll = rng.below(1000);
     let status = match roll {
@@ -126,7 +142,9 @@ fn record(rng: &mut Rng, started_at_ms: i64) -> RequestRecord {
         key_id: Some(format!("key_{key:04}")),
         user: Some(format!("user-{:03}", key % USERS)),
         team: Some(format!("team-{:02}", key % TEAMS)),
-        feature: Some(FEATURES[(key as usize + rng.below(2) as usize) % FEATURES.len()].into()),
+        feature: Some(
+            FEATURES[(key + rng.below(2.min(args.keys))) as usize % FEATURES.len()].into(),
+        ),
         tags: vec!["env:prod".into()],
         requested_model: ROUTES[(key % 3) as usize].into(),
         route: Some(ROUTES[(key % 3) as usize].into()),
@@ -179,8 +197,16 @@ async fn main() -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let now = switchyard_core::request::unix_ms();
-    let span_ms = args.days * 86_400_000;
-    let step = span_ms as f64 / args.count.max(1) as f64;
+    let (span_ms, step) = match args.rate {
+        Some(rate) => {
+            let step = 1000.0 / rate.max(0.001);
+            ((step * args.count as f64) as i64, step)
+        }
+        None => {
+            let span_ms = args.days * 86_400_000;
+            (span_ms, span_ms as f64 / args.count.max(1) as f64)
+        }
+    };
     let (mut generate_us, mut write_us) = (0u64, 0u64);
     let wall = Instant::now();
     let mut written = 0;
@@ -188,10 +214,12 @@ async fn main() -> Result<(), String> {
         let n = args.batch.min(args.count - written);
         let before = cpu_us();
         let batch: Vec<RequestRecord> = (written..written + n)
-            .map(|i| record(&mut rng, now - span_ms + (i as f64 * step) as i64))
+            .map(|i| record(&mut rng, &args, now - span_ms + (i as f64 * step) as i64))
             .collect();
         let generated = cpu_us();
-        db.write_records(&batch).await.map_err(|e| e.to_string())?;
+        db.write_batch(std::sync::Arc::new(batch))
+            .await
+            .map_err(|e| e.to_string())?;
         write_us += cpu_us() - generated;
         generate_us += generated - before;
         written += n;

@@ -85,6 +85,10 @@ pub enum StoreError {
     },
 
     /// An insert met a row with the same identity (id, or a key's hash).
+    /// Writing the request log failed.
+    #[error("cannot write request records to {kind} ({reason})")]
+    Write { kind: &'static str, reason: String },
+
     #[error("{kind}: {what} already exists")]
     Conflict { kind: &'static str, what: String },
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
-use switchyard_core::record::{AttemptRecord, RecordSink, RequestRecord};
+use switchyard_core::record::{AttemptRecord, Batch, RecordSink, RequestRecord};
 use switchyard_store::{Database, StoreError, StoredRequest};
 
 const UNICODE: &[&str] = &[
@@ -89,6 +89,11 @@ fn records(n: usize, tag: &str) -> Vec<RequestRecord> {
             }
         })
         .collect()
+}
+
+/// A batch as the recorder hands it to its sinks.
+fn batch_of(records: &[RequestRecord]) -> Batch {
+    std::sync::Arc::new(records.to_vec())
 }
 
 /// Compares a stored row with the record it came from, column by column.
@@ -176,7 +181,7 @@ fn assert_same(stored: &StoredRequest, r: &RequestRecord) {
 /// Writes 1,000 records in one batch and reads every one back, newest first.
 async fn round_trip(db: &Database) {
     let batch = records(1_000, "rt");
-    db.write(&batch).await.expect("write");
+    db.write(&batch_of(&batch)).await.expect("write");
     assert_eq!(db.count_requests().await.expect("count"), 1_000);
 
     let stored = db.recent_requests(5_000).await.expect("read");
@@ -203,20 +208,20 @@ async fn round_trip(db: &Database) {
 /// A batch written again, or overlapping an earlier one, stores each request once.
 async fn idempotent(db: &Database) {
     let batch = records(1_000, "idem");
-    db.write(&batch).await.expect("first write");
-    db.write(&batch).await.expect("second write");
+    db.write(&batch_of(&batch)).await.expect("first write");
+    db.write(&batch_of(&batch)).await.expect("second write");
     assert_eq!(db.count_requests().await.expect("count"), 1_000);
 
     // Overlap: 500 old, 500 new; and a duplicate inside one batch.
     let mut more = records(1_500, "idem")[500..].to_vec();
     more.push(more[0].clone());
-    db.write(&more).await.expect("overlapping write");
+    db.write(&batch_of(&more)).await.expect("overlapping write");
     assert_eq!(db.count_requests().await.expect("count"), 1_500);
 
     // The first write wins: a retried request does not overwrite what was stored.
     let mut changed = batch[0].clone();
     changed.cost_usd = 99.0;
-    db.write(std::slice::from_ref(&changed))
+    db.write(&batch_of(std::slice::from_ref(&changed)))
         .await
         .expect("write");
     let stored = db.recent_requests(2_000).await.expect("read");
@@ -226,13 +231,15 @@ async fn idempotent(db: &Database) {
         .expect("row");
     assert_eq!(first.cost_usd, batch[0].cost_usd);
 
-    db.write(&[]).await.expect("an empty batch is a no-op");
+    db.write(&batch_of(&[]))
+        .await
+        .expect("an empty batch is a no-op");
 }
 
 /// More rows than one statement can bind: the batch is split into several statements.
 async fn large_batch(db: &Database) {
     let batch = records(6_000, "big");
-    db.write(&batch).await.expect("write");
+    db.write(&batch_of(&batch)).await.expect("write");
     assert_eq!(db.count_requests().await.expect("count"), 6_000);
 }
 
@@ -254,7 +261,7 @@ async fn odd_values(db: &Database) {
     batch[4].latency_ms = f64::INFINITY;
     batch[4].ttft_ms = Some(f64::NAN);
     batch[5].prompt_tokens = u64::MAX;
-    db.write(&batch).await.expect("write");
+    db.write(&batch_of(&batch)).await.expect("write");
     assert_eq!(db.count_requests().await.expect("count"), 10);
 
     let stored = db.recent_requests(100).await.expect("read");
@@ -316,7 +323,9 @@ async fn sqlite_odd_values() {
 async fn sqlite_data_survives_a_reconnect() {
     let file = TempDb::new();
     let db = Database::connect(&file.url()).await.expect("connect");
-    db.write(&records(10, "keep")).await.expect("write");
+    db.write(&batch_of(&records(10, "keep")))
+        .await
+        .expect("write");
     db.close().await;
     // Connecting again runs the migrations again: a no-op on a migrated database.
     let db = Database::connect(&file.url()).await.expect("reconnect");
@@ -327,7 +336,9 @@ async fn sqlite_data_survives_a_reconnect() {
 #[tokio::test]
 async fn sqlite_in_memory() {
     let db = Database::connect("sqlite::memory:").await.expect("connect");
-    db.write(&records(100, "mem")).await.expect("write");
+    db.write(&batch_of(&records(100, "mem")))
+        .await
+        .expect("write");
     assert_eq!(db.count_requests().await.expect("count"), 100);
     // Another in-memory database is another database.
     let other = Database::connect("sqlite::memory:").await.expect("connect");
@@ -449,7 +460,10 @@ async fn postgres_sink_errors_are_strings_naming_the_database() {
             })
             .await
             .expect("drop table");
-        let err = db.write(&records(3, "gone")).await.expect_err("no table");
+        let err = db
+            .write(&batch_of(&records(3, "gone")))
+            .await
+            .expect_err("no table");
         assert!(err.contains("PostgreSQL"), "{err}");
         assert!(err.contains("requests"), "{err}");
     })

@@ -90,9 +90,12 @@ pub struct RequestRecord {
 
 pub use crate::request::TraceContext;
 
+/// A batch of records, shared by every sink.
+pub type Batch = Arc<Vec<RequestRecord>>;
+
 /// Where batches of records are written.
 pub trait RecordSink: Send + Sync + 'static {
-    fn write<'a>(&'a self, batch: &'a [RequestRecord]) -> BoxFuture<'a, Result<(), String>>;
+    fn write<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, Result<(), String>>;
 
     /// Whether a failed write is worth retrying with the same batch (a database that may come
     /// back), rather than reported and skipped (a log line, an exporter that drops what it
@@ -109,8 +112,8 @@ pub trait RecordSink: Send + Sync + 'static {
 pub struct LogSink;
 
 impl RecordSink for LogSink {
-    fn write<'a>(&'a self, batch: &'a [RequestRecord]) -> BoxFuture<'a, Result<(), String>> {
-        for r in batch {
+    fn write<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, Result<(), String>> {
+        for r in batch.iter() {
             let attempts = serde_json::to_string(&r.attempts).unwrap_or_default();
             tracing::info!(
                 target: "switchyard::request",
@@ -143,10 +146,10 @@ impl RecordSink for LogSink {
 pub struct JsonLinesSink;
 
 impl RecordSink for JsonLinesSink {
-    fn write<'a>(&'a self, batch: &'a [RequestRecord]) -> BoxFuture<'a, Result<(), String>> {
+    fn write<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, Result<(), String>> {
         use std::io::Write;
         let mut out = Vec::with_capacity(batch.len() * 512);
-        for r in batch {
+        for r in batch.iter() {
             if serde_json::to_writer(&mut out, r).is_ok() {
                 out.push(b'\n');
             }
@@ -170,6 +173,8 @@ const RETRY_FIRST: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
 /// Attempts at a failing durable sink once shutdown has begun, before its batch is given up.
 const RETRIES_WHEN_CLOSING: u32 = 3;
+/// Batches a best-effort sink may fall behind by before it misses one (counted and logged).
+const SIDE_BACKLOG: usize = 16;
 
 enum Message {
     Record(Box<RequestRecord>),
@@ -188,6 +193,8 @@ pub struct RecorderStats {
     pub written: AtomicU64,
     /// Failed writes to any sink (each retry counts).
     pub write_errors: AtomicU64,
+    /// Batches a best-effort sink missed because it had fallen too far behind.
+    pub side_batches_skipped: AtomicU64,
 }
 
 /// The hot-path handle: cheap to clone, never blocks.
@@ -209,8 +216,11 @@ impl Recorder {
         let (tx, rx) = mpsc::channel(buffer.max(1));
         let (close, closed) = tokio::sync::oneshot::channel();
         let stats = Arc::new(RecorderStats::default());
+        let (durable, side): (Vec<_>, Vec<_>) = sinks.into_iter().partition(|s| s.durable());
+        let side = side.into_iter().map(|s| Side::spawn(s, &stats)).collect();
         let writer = Writer {
-            sinks,
+            durable,
+            side,
             stats: stats.clone(),
         };
         let handle = tokio::spawn(writer.run(rx, closed));
@@ -233,7 +243,8 @@ impl Recorder {
         }
     }
 
-    /// Waits until every record recorded before this call has been handed to the sinks.
+    /// Waits until every record recorded before this call is in the durable sinks (the
+    /// database), and queued for the others.
     pub async fn flush(&self) {
         let (done, written) = tokio::sync::oneshot::channel();
         if self.tx.send(Message::Flush(done)).await.is_ok() {
@@ -265,9 +276,55 @@ impl RecorderTask {
     }
 }
 
+/// Writes batches: to the durable sinks in turn (the database: retried until it takes them),
+/// and to each best-effort sink through a queue of its own, so that a slow exporter (a
+/// collector that hangs until its timeout) never holds up the request log.
 struct Writer {
-    sinks: Vec<Arc<dyn RecordSink>>,
+    durable: Vec<Arc<dyn RecordSink>>,
+    side: Vec<Side>,
     stats: Arc<RecorderStats>,
+}
+
+/// A best-effort sink on a task of its own.
+struct Side {
+    name: &'static str,
+    queue: mpsc::Sender<Batch>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Side {
+    fn spawn(sink: Arc<dyn RecordSink>, stats: &Arc<RecorderStats>) -> Side {
+        let (queue, mut batches) = mpsc::channel::<Batch>(SIDE_BACKLOG);
+        let stats = stats.clone();
+        let name = sink.name();
+        let task = tokio::spawn(async move {
+            while let Some(batch) = batches.recv().await {
+                if let Err(e) = sink.write(&batch).await {
+                    stats.write_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        sink = name,
+                        records = batch.len(),
+                        "cannot hand request records to a sink: {e}"
+                    );
+                }
+            }
+        });
+        Side { name, queue, task }
+    }
+
+    fn send(&self, batch: &Batch, stats: &RecorderStats) {
+        if self.queue.try_send(batch.clone()).is_err() {
+            let n = stats.side_batches_skipped.fetch_add(1, Ordering::Relaxed) + 1;
+            if n.is_power_of_two() {
+                tracing::warn!(
+                    sink = self.name,
+                    skipped_total = n,
+                    records = batch.len(),
+                    "a sink is too far behind: it misses this batch of records"
+                );
+            }
+        }
+    }
 }
 
 impl Writer {
@@ -293,7 +350,12 @@ impl Writer {
                 }
             };
             if n == 0 {
-                return; // every sender dropped and the buffer is empty
+                // Every sender dropped and the buffer is empty: let the side sinks finish.
+                for side in self.side {
+                    drop(side.queue);
+                    let _ = side.task.await;
+                }
+                return;
             }
             // Give a burst a moment to fill the batch (fewer, larger writes), unless someone
             // waits for a flush.
@@ -318,7 +380,7 @@ impl Writer {
                     Message::Flush(done) => waiting.push(done),
                 }
             }
-            self.write(&batch, closing).await;
+            self.write(Arc::new(batch), closing).await;
             for done in waiting {
                 let _ = done.send(());
             }
@@ -326,24 +388,24 @@ impl Writer {
     }
 
     /// Hands `batch` to every sink. A durable sink that fails is retried with backoff while
-    /// new records wait in the (bounded) buffer; best-effort sinks are told once.
-    async fn write(&self, batch: &[RequestRecord], closing: bool) {
+    /// new records wait in the (bounded) buffer; best-effort sinks get it on their queues.
+    async fn write(&self, batch: Batch, closing: bool) {
         if batch.is_empty() {
             return;
         }
-        for sink in &self.sinks {
+        for side in &self.side {
+            side.send(&batch, &self.stats);
+        }
+        for sink in &self.durable {
             let mut pause = RETRY_FIRST;
             let mut tries = 0u32;
-            while let Err(e) = sink.write(batch).await {
+            while let Err(e) = sink.write(&batch).await {
                 tries += 1;
                 self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
-                let give_up = !sink.durable() || (closing && tries >= RETRIES_WHEN_CLOSING);
-                if give_up {
-                    if sink.durable() {
-                        self.stats
-                            .lost
-                            .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                    }
+                if closing && tries >= RETRIES_WHEN_CLOSING {
+                    self.stats
+                        .lost
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
                     tracing::error!(
                         sink = sink.name(),
                         records = batch.len(),
@@ -378,7 +440,7 @@ mod tests {
     struct Memory(Mutex<Vec<String>>);
 
     impl RecordSink for Memory {
-        fn write<'a>(&'a self, batch: &'a [RequestRecord]) -> BoxFuture<'a, Result<(), String>> {
+        fn write<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, Result<(), String>> {
             self.0
                 .lock()
                 .unwrap()
@@ -398,7 +460,7 @@ mod tests {
     }
 
     impl RecordSink for Flaky {
-        fn write<'a>(&'a self, batch: &'a [RequestRecord]) -> BoxFuture<'a, Result<(), String>> {
+        fn write<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, Result<(), String>> {
             let left = self.failures.load(Ordering::Relaxed);
             if left > 0 {
                 self.failures.store(left - 1, Ordering::Relaxed);

@@ -28,7 +28,7 @@ use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 use switchyard_core::auth::StaticKeys;
-use switchyard_core::record::{RecordSink, RequestRecord};
+use switchyard_core::record::{Batch, RecordSink, RequestRecord};
 use switchyard_core::{Endpoint, Gateway, GatewayError, RequestContext};
 
 use crate::egress;
@@ -350,8 +350,8 @@ impl MetricsSink {
 }
 
 impl RecordSink for MetricsSink {
-    fn write<'a>(&'a self, batch: &'a [RequestRecord]) -> BoxFuture<'a, Result<(), String>> {
-        for r in batch {
+    fn write<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, Result<(), String>> {
+        for r in batch.iter() {
             self.observe(r);
         }
         Box::pin(std::future::ready(Ok(())))
@@ -691,7 +691,9 @@ mod tests {
         let batch = [
             stream, fallback, hostile, limited, downgraded, guarded, cached,
         ];
-        sink.write(&batch).await.unwrap();
+        sink.write(&std::sync::Arc::new(batch.to_vec()))
+            .await
+            .unwrap();
 
         let live = Live {
             records_buffered: 3,

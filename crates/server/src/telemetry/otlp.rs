@@ -19,7 +19,7 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Spa
 use prost::Message;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use switchyard_core::record::config::OtlpConfig;
-use switchyard_core::record::{AttemptRecord, RecordSink, RequestRecord, TraceContext};
+use switchyard_core::record::{AttemptRecord, Batch, RecordSink, RequestRecord, TraceContext};
 
 /// The W3C `sampled` trace flag.
 const SAMPLED: u32 = 1;
@@ -140,7 +140,7 @@ impl OtlpSink {
 }
 
 impl RecordSink for OtlpSink {
-    fn write<'a>(&'a self, batch: &'a [RequestRecord]) -> BoxFuture<'a, Result<(), String>> {
+    fn write<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, Result<(), String>> {
         match self.export_request(batch) {
             Some(request) => Box::pin(self.export(request)),
             None => Box::pin(std::future::ready(Ok(()))),

@@ -18,30 +18,32 @@
 pub mod feedback;
 pub mod read;
 pub mod rollup;
+mod sqlite_log;
 pub mod upkeep;
 
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use serde::Serialize;
 use sqlx::query_builder::Separated;
 use sqlx::{Encode, Executor, Postgres, QueryBuilder, Sqlite, Type};
-use switchyard_core::record::{AttemptRecord, RecordSink, RequestRecord};
+use switchyard_core::record::{AttemptRecord, Batch, RecordSink, RequestRecord};
 
 use crate::db::{Database, POSTGRES, SQLITE};
 use crate::error::StoreError;
 pub use read::{StoredAttempt, StoredRequest};
 
 /// Every column of `requests` that a record fills, in insert order.
-const INSERT_INTO: &str = "INSERT INTO requests (request_id, started_at_ms, endpoint, dialect, \
+pub(crate) const INSERT_INTO: &str = "INSERT INTO requests (request_id, started_at_ms, endpoint, dialect, \
     key_id, user_id, team, feature, tags, requested_model, route, provider, model, \
     upstream_model, stream, status, error_code, admission, prompt_tokens, completion_tokens, \
     cached_tokens, usage_estimated, cost_usd, cache_hit, cache_saved_usd, latency_ms, ttft_ms, \
     attempts, guardrail_actions, client_disconnected, downgraded_from, trace_id, request_body, \
     response_body) ";
-const COLUMNS: usize = 34;
+pub(crate) const COLUMNS: usize = 34;
 /// Rows per `INSERT`. Every full chunk reuses one prepared statement; 64 rows keep a statement
 /// (2,176 parameters) well inside SQLite's and PostgreSQL's limits, and its preparation cost
 /// spread thin.
@@ -51,10 +53,13 @@ const _: () = assert!(ROWS_PER_INSERT * COLUMNS <= 32_766);
 impl RecordSink for Database {
     fn write<'a>(
         &'a self,
-        batch: &'a [RequestRecord],
+        batch: &'a Batch,
     ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
         Box::pin(async move {
-            let written = self.write_records(batch).await.map_err(|e| e.to_string())?;
+            let written = self
+                .write_batch(batch.clone())
+                .await
+                .map_err(|e| e.to_string())?;
             if written < batch.len() {
                 tracing::warn!(
                     records = batch.len(),
@@ -78,17 +83,39 @@ impl RecordSink for Database {
 impl Database {
     /// Stores `batch` in one transaction and adds it to the rollups; requests already stored
     /// (same `request_id`) are skipped. Returns how many were stored.
-    pub async fn write_records(&self, batch: &[RequestRecord]) -> Result<usize, StoreError> {
+    pub async fn write_batch(&self, batch: Batch) -> Result<usize, StoreError> {
         if batch.is_empty() {
             return Ok(0);
         }
+        match self {
+            Database::Sqlite(pool) => match sqlite_log::writer_for(pool) {
+                Some(log) => tokio::task::spawn_blocking(move || log.write(&batch))
+                    .await
+                    .map_err(|e| StoreError::Write {
+                        kind: SQLITE,
+                        reason: format!("the writer thread failed: {e}"),
+                    })?,
+                None => self.write_with_sqlx(&batch).await,
+            },
+            Database::Postgres(_) => self.write_with_sqlx(&batch).await,
+        }
+    }
+
+    /// [`Database::write_batch`] for a borrowed batch (it is copied when the write runs on a
+    /// thread of its own).
+    pub async fn write_records(&self, batch: &[RequestRecord]) -> Result<usize, StoreError> {
+        self.write_batch(Arc::new(batch.to_vec())).await
+    }
+
+    /// Multi-row `INSERT … RETURNING` through sqlx: PostgreSQL, and in-memory SQLite.
+    async fn write_with_sqlx(&self, batch: &[RequestRecord]) -> Result<usize, StoreError> {
         let json = encode_json(batch)?;
         match self {
             Database::Sqlite(pool) => {
                 let err = query_error(SQLITE);
                 let mut tx = pool.begin().await.map_err(err)?;
                 let stored = insert_rows::<Sqlite>(&mut tx, batch, &json, "").await?;
-                let added = rollup::Rollup::of(batch, &stored);
+                let added = rollup::Rollup::of(newly(batch, &stored));
                 added.write_sqlite(&mut tx).await?;
                 tx.commit().await.map_err(err)?;
                 Ok(stored.len())
@@ -97,13 +124,21 @@ impl Database {
                 let err = query_error(POSTGRES);
                 let mut tx = pool.begin().await.map_err(err)?;
                 let stored = insert_rows::<Postgres>(&mut tx, batch, &json, "::jsonb").await?;
-                let added = rollup::Rollup::of(batch, &stored);
+                let added = rollup::Rollup::of(newly(batch, &stored));
                 added.write_postgres(&mut tx).await?;
                 tx.commit().await.map_err(err)?;
                 Ok(stored.len())
             }
         }
     }
+}
+
+/// The records of `batch` whose ids are in `stored`.
+fn newly<'a>(
+    batch: &'a [RequestRecord],
+    stored: &'a HashSet<String>,
+) -> impl Iterator<Item = &'a RequestRecord> {
+    batch.iter().filter(|r| stored.contains(&r.request_id))
 }
 
 pub(crate) fn query_error(kind: &'static str) -> impl Fn(sqlx::Error) -> StoreError + Copy {
@@ -160,12 +195,12 @@ where
 /// The JSON columns of one record, encoded before any statement is built so that a failure
 /// leaves nothing half-done.
 pub(crate) struct RowJson {
-    tags: String,
-    attempts: String,
-    guardrails: String,
+    pub(crate) tags: String,
+    pub(crate) attempts: String,
+    pub(crate) guardrails: String,
 }
 
-fn encode_json(rows: &[RequestRecord]) -> Result<Vec<RowJson>, StoreError> {
+pub(crate) fn encode_json(rows: &[RequestRecord]) -> Result<Vec<RowJson>, StoreError> {
     rows.iter()
         .map(|r| {
             let unencodable = |column| {
@@ -278,7 +313,7 @@ pub(crate) fn text(s: &str) -> Cow<'_, str> {
     }
 }
 
-fn opt_text(s: &Option<String>) -> Option<Cow<'_, str>> {
+pub(crate) fn opt_text(s: &Option<String>) -> Option<Cow<'_, str>> {
     s.as_deref().map(text)
 }
 

@@ -10,6 +10,9 @@
 
 use std::collections::HashMap;
 
+/// The groups are in-process and short-lived: no need for SipHash's flood resistance.
+type Fast = foldhash::fast::RandomState;
+
 use sqlx::{Encode, Executor, QueryBuilder, Type};
 use switchyard_core::record::RequestRecord;
 
@@ -81,24 +84,86 @@ struct UsageSums {
 /// What one batch adds to the rollups.
 #[derive(Default)]
 pub(crate) struct Rollup<'a> {
-    usage: HashMap<UsageKey<'a>, UsageSums>,
+    usage: HashMap<UsageKey<'a>, UsageSums, Fast>,
     /// (hour, provider, model, series, bucket) → count.
-    latency: HashMap<(i64, &'a str, &'a str, &'static str, i32), i64>,
+    latency: HashMap<(i64, &'a str, &'a str, &'static str, i32), i64, Fast>,
     /// (hour, provider, model, kind, label) → count.
-    events: HashMap<(i64, &'a str, &'a str, &'static str, &'a str), i64>,
+    events: HashMap<(i64, &'a str, &'a str, &'static str, &'a str), i64, Fast>,
 }
 
 impl<'a> Rollup<'a> {
-    /// Sums the records of `batch` whose ids are in `stored` (the ones this write inserted).
-    pub(crate) fn of(
-        batch: &'a [RequestRecord],
-        stored: &std::collections::HashSet<String>,
-    ) -> Rollup<'a> {
+    /// Sums `records` (the ones a write inserted).
+    pub(crate) fn of(records: impl Iterator<Item = &'a RequestRecord>) -> Rollup<'a> {
         let mut rollup = Rollup::default();
-        for r in batch.iter().filter(|r| stored.contains(&r.request_id)) {
+        for r in records {
             rollup.add(r);
         }
         rollup
+    }
+
+    /// Adds to the rollups through rusqlite, one cached upsert per group (see `sqlite_log`).
+    pub(crate) fn write_rusqlite(&self, tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+        let mut usage = tx.prepare_cached(&format!(
+            "{USAGE_INSERT}VALUES ({}){USAGE_MERGE}",
+            numbered(24)
+        ))?;
+        for (k, s) in &self.usage {
+            usage.execute(rusqlite::params![
+                k.hour_ms,
+                text(k.key_id),
+                text(k.user_id),
+                text(k.team),
+                text(k.feature),
+                text(k.route),
+                text(k.provider),
+                text(k.model),
+                s.requests,
+                s.errors,
+                s.server_errors,
+                s.disconnects,
+                s.attempts,
+                s.retried,
+                s.fallbacks,
+                s.cache_hits,
+                s.rate_limited,
+                s.budget_exceeded,
+                s.prompt_tokens,
+                s.completion_tokens,
+                s.cached_tokens,
+                s.cost_usd,
+                s.cache_saved_usd,
+                s.latency_ms_sum,
+            ])?;
+        }
+        let mut latency = tx.prepare_cached(&format!(
+            "{LATENCY_INSERT}VALUES ({}){LATENCY_MERGE}",
+            numbered(6)
+        ))?;
+        for ((hour, provider, model, series, bucket), n) in &self.latency {
+            latency.execute(rusqlite::params![
+                hour,
+                text(provider),
+                text(model),
+                series,
+                bucket,
+                n
+            ])?;
+        }
+        let mut events = tx.prepare_cached(&format!(
+            "{EVENTS_INSERT}VALUES ({}){EVENTS_MERGE}",
+            numbered(6)
+        ))?;
+        for ((hour, provider, model, kind, label), n) in &self.events {
+            events.execute(rusqlite::params![
+                hour,
+                text(provider),
+                text(model),
+                kind,
+                text(label),
+                n
+            ])?;
+        }
+        Ok(())
     }
 
     fn add(&mut self, r: &'a RequestRecord) {
@@ -237,9 +302,7 @@ impl<'a> Rollup<'a> {
         }
         let latency: Vec<_> = self.latency.iter().collect();
         for chunk in latency.chunks(GROUPS_PER_UPSERT * 4) {
-            let mut q = QueryBuilder::<DB>::new(
-                "INSERT INTO latency_hourly (hour_ms, provider, model, series, bucket, n) ",
-            );
+            let mut q = QueryBuilder::<DB>::new(LATENCY_INSERT);
             q.push_values(
                 chunk,
                 |mut b, ((hour, provider, model, series, bucket), n)| {
@@ -251,10 +314,7 @@ impl<'a> Rollup<'a> {
                         .push_bind(**n);
                 },
             );
-            q.push(
-                " ON CONFLICT (hour_ms, provider, model, series, bucket) \
-                 DO UPDATE SET n = latency_hourly.n + excluded.n",
-            );
+            q.push(LATENCY_MERGE);
             q.build()
                 .persistent(false)
                 .execute(&mut **tx)
@@ -263,9 +323,7 @@ impl<'a> Rollup<'a> {
         }
         let events: Vec<_> = self.events.iter().collect();
         for chunk in events.chunks(GROUPS_PER_UPSERT * 4) {
-            let mut q = QueryBuilder::<DB>::new(
-                "INSERT INTO events_hourly (hour_ms, provider, model, kind, label, n) ",
-            );
+            let mut q = QueryBuilder::<DB>::new(EVENTS_INSERT);
             q.push_values(chunk, |mut b, ((hour, provider, model, kind, label), n)| {
                 b.push_bind(*hour)
                     .push_bind(text(provider))
@@ -274,10 +332,7 @@ impl<'a> Rollup<'a> {
                     .push_bind(text(label))
                     .push_bind(**n);
             });
-            q.push(
-                " ON CONFLICT (hour_ms, provider, model, kind, label) \
-                 DO UPDATE SET n = events_hourly.n + excluded.n",
-            );
+            q.push(EVENTS_MERGE);
             q.build()
                 .persistent(false)
                 .execute(&mut **tx)
@@ -295,6 +350,22 @@ fn guard_label(action: &str) -> &str {
         None => action,
     }
 }
+
+/// `?1, ?2, …, ?n`.
+fn numbered(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+const LATENCY_INSERT: &str =
+    "INSERT INTO latency_hourly (hour_ms, provider, model, series, bucket, n) ";
+const LATENCY_MERGE: &str = " ON CONFLICT (hour_ms, provider, model, series, bucket) \
+    DO UPDATE SET n = latency_hourly.n + excluded.n";
+const EVENTS_INSERT: &str = "INSERT INTO events_hourly (hour_ms, provider, model, kind, label, n) ";
+const EVENTS_MERGE: &str = " ON CONFLICT (hour_ms, provider, model, kind, label) \
+    DO UPDATE SET n = events_hourly.n + excluded.n";
 
 const USAGE_INSERT: &str = "INSERT INTO usage_hourly (hour_ms, key_id, user_id, team, feature, \
     route, provider, model, requests, errors, server_errors, disconnects, attempts, retried, \
