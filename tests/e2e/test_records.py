@@ -42,6 +42,11 @@ models:
 routes:
   fb:
     targets: [broken-model, demo-model]
+  kept:
+    targets: [demo-model]
+    record_bodies: true
+records:
+  max_body_size: 40
 """
 
 
@@ -62,7 +67,7 @@ class Log:
     def requests(self) -> dict[str, dict]:
         rows = self.rows(
             "SELECT request_id, status, stream, error_code, attempts, cost_usd, client_disconnected, "
-            "ttft_ms, model, feedback_score, feedback_comment FROM requests"
+            "ttft_ms, model, feedback_score, feedback_comment, request_body, response_body FROM requests"
         )
         for r in rows:
             if isinstance(r["attempts"], str):
@@ -190,6 +195,30 @@ def test_one_record_per_request_with_its_attempts_and_rollups_that_add_up(logged
     assert feedback({"request_id": ids["ok"], "score": 0.5}, key).status_code == 200
     rolled = log.rows("SELECT SUM(feedback_count) AS n, SUM(feedback_sum) AS total FROM usage_hourly")[0]
     assert rolled["n"] == 2 and rolled["total"] == pytest.approx(-0.5)
+
+
+def test_bodies_are_kept_only_on_routes_that_ask_capped(logged):
+    gw, log = logged
+    key = Admin(gw).create_key(name="bodies")["key"]
+    kept = chat(gw, key, model="kept")
+    assert kept.status_code == 200, kept.text
+    with httpx.stream(
+        "POST",
+        gw.url + "/v1/chat/completions",
+        json={"model": "kept", "stream": True, "messages": [{"role": "user", "content": "stream it"}]},
+        headers={"authorization": f"Bearer {key}"},
+        timeout=10,
+    ) as r:
+        r.read()
+        streamed = r.headers["x-request-id"]
+    plain = chat(gw, key)
+    ids = [kept.headers["x-request-id"], streamed, plain.headers["x-request-id"]]
+    records = log.wait_for(ids)
+    body = records[ids[0]]
+    assert body["request_body"].startswith('{"model":') and len(body["request_body"].encode()) <= 40
+    assert body["response_body"] and len(body["response_body"].encode()) <= 40
+    assert records[ids[1]]["response_body"] == "recorded answer"
+    assert records[ids[2]]["request_body"] is None and records[ids[2]]["response_body"] is None
 
 
 SLOW = """\

@@ -35,6 +35,8 @@ pub struct Ledger {
     price: Option<crate::config::Price>,
     hold: Option<(Arc<dyn Admission>, Principal, Permit)>,
     closed: bool,
+    /// Set when the route keeps bodies in its records: the most bytes kept of each.
+    body_cap: Option<usize>,
 }
 
 impl Ledger {
@@ -60,6 +62,21 @@ impl Ledger {
             price: None,
             hold: None,
             closed: false,
+            body_cap: None,
+        }
+    }
+
+    /// Keeps the request's body (as it left for the provider, after redaction) and, later, the
+    /// response's, each cut at `cap` bytes.
+    pub(crate) fn keep_bodies(&mut self, cap: usize, request: &impl serde::Serialize) {
+        self.body_cap = Some(cap);
+        self.record.request_body = serde_json::to_string(request).ok().map(|b| capped(b, cap));
+    }
+
+    /// The response body, when the route keeps bodies.
+    pub(crate) fn keep_response(&mut self, body: impl FnOnce() -> Option<String>) {
+        if let Some(cap) = self.body_cap {
+            self.record.response_body = body().map(|b| capped(b, cap));
         }
     }
 
@@ -108,6 +125,18 @@ impl Ledger {
         self.record.prompt_tokens = prompt_tokens;
         self.record.completion_tokens = usage::estimate_completion_tokens(generated_chars);
         self.record.usage_estimated = true;
+    }
+
+    /// Appends streamed text to the kept response body, up to the cap.
+    fn keep_streamed(&mut self, text: &str) {
+        let Some(cap) = self.body_cap else { return };
+        let body = self.record.response_body.get_or_insert_with(String::new);
+        if body.len() < cap {
+            body.push_str(text);
+            if body.len() > cap {
+                *body = capped(std::mem::take(body), cap);
+            }
+        }
     }
 
     fn set_usage(&mut self, u: &Usage) {
@@ -170,6 +199,18 @@ impl Drop for Ledger {
             self.close();
         }
     }
+}
+
+/// `body` cut to at most `cap` bytes, on a character boundary.
+fn capped(mut body: String, cap: usize) -> String {
+    if body.len() > cap {
+        let mut end = cap;
+        while !body.is_char_boundary(end) {
+            end -= 1;
+        }
+        body.truncate(end);
+    }
+    body
 }
 
 /// A chat stream on its way to the client, accounted as it flows.
@@ -288,6 +329,9 @@ impl Stream for AccountedStream {
                 if let Some(text) = &choice.delta.content {
                     first_content |= this.generated_chars == 0 && !text.is_empty();
                     this.generated_chars += text.len();
+                    if let Some(ledger) = &mut this.ledger {
+                        ledger.keep_streamed(text);
+                    }
                 }
                 for call in choice.delta.tool_calls.iter().flatten() {
                     let args = call.function.as_ref().and_then(|f| f.arguments.as_ref());

@@ -284,10 +284,12 @@ impl Gateway {
         );
         match self.chat_stages(ctx, request, &mut ledger).await {
             Ok(ChatOutcome::Complete(response, served)) => {
+                ledger.keep_response(|| serde_json::to_string(&response).ok());
                 ledger.close_ok(response.usage.as_ref());
                 Ok(ChatResponse::Complete(response, served))
             }
             Ok(ChatOutcome::Raw(raw, served)) => {
+                ledger.keep_response(|| Some(String::from_utf8_lossy(&raw.body).into_owned()));
                 ledger.close_ok(raw.usage.as_ref());
                 Ok(ChatResponse::Raw(raw.body, served))
             }
@@ -360,6 +362,9 @@ impl Gateway {
         let traits = Traits::of_chat(&request, &ctx.headers, &admitted.key_tags, prompt_estimate);
         let plan = runtime.router.plan(&request.model, &traits, &self.health)?;
         ledger.record.route = plan.route.clone();
+        if let Some(cap) = body_cap(&runtime, plan.route.as_deref()) {
+            ledger.keep_bodies(cap, &request);
+        }
 
         // execute: always ask a stream for its usage, so that streams are accounted too.
         let wants_usage = request.wants_stream_usage();
@@ -654,6 +659,15 @@ impl Admitted {
 pub const FEATURE_HEADER: &str = "x-switchyard-feature";
 
 /// The feature a request is for: its header, else a key tag `feature:NAME`.
+/// How much of each body the route's records keep, when it keeps them (`record_bodies`).
+fn body_cap(runtime: &Runtime, route: Option<&str>) -> Option<usize> {
+    let config = &runtime.config;
+    let keeps = route
+        .and_then(|r| config.routes.get(r))
+        .is_some_and(|r| r.record_bodies);
+    keeps.then(|| usize::try_from(config.records.max_body_size).unwrap_or(usize::MAX))
+}
+
 /// What a refusal at admission was, for the record.
 fn admission_outcome(e: &GatewayError) -> Option<&'static str> {
     match e.code.as_str() {
