@@ -21,7 +21,10 @@ struct Args {
     results: PathBuf,
     /// Comma-separated target keys, in column order; `direct` and `bare` are
     /// the baselines.
-    #[arg(long, default_value = "direct,bare,sy-minimal,sy-full,sy-full-redis")]
+    #[arg(
+        long,
+        default_value = "direct,bare,sy-minimal,sy-full,sy-full-norecords,sy-full-redis"
+    )]
     targets: String,
     /// Column heading for a target, `key=Heading` (repeatable).
     #[arg(long = "label")]
@@ -316,6 +319,7 @@ fn heading(key: &str, labels: &[String]) -> String {
         "sy-minimal" => "Switchyard minimal".to_owned(),
         "sy-full" => "Switchyard full".to_owned(),
         "sy-full-redis" => "Switchyard full + Redis".to_owned(),
+        "sy-full-norecords" => "Switchyard full, records off".to_owned(),
         other => other.to_owned(),
     }
 }
