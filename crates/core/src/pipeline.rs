@@ -347,6 +347,13 @@ impl Gateway {
             && let Some(hit) = self.cache.lookup(&request).await
         {
             ledger.record.cache_hit = true;
+            // What the call would have cost: its usage at the dearest price the route could
+            // have paid (the cache does not know which target would have served).
+            if let (Some(u), Some(price)) =
+                (&hit.usage, runtime.router.price_ceiling(&request.model))
+            {
+                ledger.record.cache_saved_usd = usage::cost_usd(u, &price);
+            }
             let served = admitted.serve(Served {
                 provider: "cache".into(),
                 model: hit.model.clone(),
