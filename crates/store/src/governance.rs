@@ -84,12 +84,16 @@ pub struct AuditEntry {
     pub details: serde_json::Value,
 }
 
-/// Whose requests [`Database::spend_since`] adds up (the `key_id`, `user_id` or `team` column).
+/// Whose requests [`Database::spend_since`] adds up: a key, user, team or feature; a model
+/// (the deployment that served, or the route alias asked for); or the whole gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SpendScope {
     Key,
     User,
     Team,
+    Feature,
+    Model,
+    Global,
 }
 
 pub(crate) struct Sql {
@@ -346,24 +350,29 @@ const KEY_SECRET_BYTES: usize = 32;
 /// `SUM(cost_usd)` over one scope, `0` when nothing matches. Read from the hourly rollup: budget
 /// windows start on hour boundaries (UTC days, weeks, months), so the sum is exact.
 macro_rules! spend_sql {
-    ($column:literal) => {
+    ($condition:literal) => {
         Sql {
             sqlite: concat!(
                 "SELECT TOTAL(cost_usd) FROM usage_hourly WHERE ",
-                $column,
-                " = $1 AND hour_ms >= $2"
+                $condition,
+                " AND hour_ms >= $2"
             ),
             postgres: concat!(
                 "SELECT CAST(COALESCE(SUM(cost_usd), 0) AS DOUBLE PRECISION) FROM usage_hourly WHERE ",
-                $column,
-                " = $1 AND hour_ms >= $2"
+                $condition,
+                " AND hour_ms >= $2"
             ),
         }
     };
 }
-const SPEND_BY_KEY: Sql = spend_sql!("key_id");
-const SPEND_BY_USER: Sql = spend_sql!("user_id");
-const SPEND_BY_TEAM: Sql = spend_sql!("team");
+const SPEND_BY_KEY: Sql = spend_sql!("key_id = $1");
+const SPEND_BY_USER: Sql = spend_sql!("user_id = $1");
+const SPEND_BY_TEAM: Sql = spend_sql!("team = $1");
+const SPEND_BY_FEATURE: Sql = spend_sql!("feature = $1");
+// A name is a model or a route, never both (the config refuses it): one of the two matches.
+const SPEND_BY_MODEL: Sql = spend_sql!("(model = $1 OR route = $1)");
+// `$1` is `*`; it is compared so that every scope binds the same two parameters.
+const SPEND_GLOBAL: Sql = spend_sql!("$1 = '*'");
 
 #[derive(FromRow)]
 struct AuditRow {
@@ -447,6 +456,9 @@ impl Database {
             SpendScope::Key => &SPEND_BY_KEY,
             SpendScope::User => &SPEND_BY_USER,
             SpendScope::Team => &SPEND_BY_TEAM,
+            SpendScope::Feature => &SPEND_BY_FEATURE,
+            SpendScope::Model => &SPEND_BY_MODEL,
+            SpendScope::Global => &SPEND_GLOBAL,
         };
         let rows: Vec<(f64,)> = self
             .rows(sql, vec![Param::text(id), Param::Int(Some(since_ms))])
@@ -502,6 +514,9 @@ impl switchyard_core::admit::history::SpendHistory for Database {
                 "key" => SpendScope::Key,
                 "user" => SpendScope::User,
                 "team" => SpendScope::Team,
+                "feature" => SpendScope::Feature,
+                "model" => SpendScope::Model,
+                "global" => SpendScope::Global,
                 other => return Err(format!("no spend history per {other}")),
             };
             self.spend_since(scope, id, since_ms)

@@ -495,6 +495,9 @@ async fn spend_since(db: Database, _: Place) {
             key_id: key.map(str::to_owned),
             user: user.map(str::to_owned),
             team: team.map(str::to_owned),
+            feature: key.map(|k| format!("feature-of-{k}")),
+            route: (n % 2 == 1).then(|| "smart".to_owned()),
+            model: Some(format!("model-{}", n % 2)),
             cost_usd: usd,
             ..RequestRecord::default()
         }
@@ -519,6 +522,13 @@ async fn spend_since(db: Database, _: Place) {
         (SpendScope::Team, "t2", 3 * H, 0.0),
         (SpendScope::Key, "nobody", 0, 0.0),
         (SpendScope::Team, "u1", 0, 0.0),
+        (SpendScope::Feature, "feature-of-k1", H, 0.75),
+        // r1, r3 and r5 came through the route "smart" (served by model-1); r2 and r4 by model-0.
+        (SpendScope::Model, "smart", 0, 17.5),
+        (SpendScope::Model, "model-1", 0, 17.5),
+        (SpendScope::Model, "model-0", H, 0.25),
+        (SpendScope::Global, "*", 2 * H, 17.25),
+        (SpendScope::Global, "*", 0, 25.75),
     ];
     for (scope, id, since, usd) in cases {
         let spent = db.spend_since(scope, id, since).await.expect("spend");

@@ -1,6 +1,7 @@
-//! Budgets that survive a restart: the first time this process charges a key's, user's or
-//! team's budget window, it starts the counter from what the request log says was already spent
-//! in that window, unless the counter already exists (Redis shared with running replicas).
+//! Budgets that survive a restart: the first time this process charges a budget window (of a
+//! key, user, team, feature, model or the whole gateway), it starts the counter from what the
+//! request log's hourly rollup says was already spent in that window, unless the counter
+//! already exists (Redis shared with running replicas).
 //!
 //! Counters are the fast path and the request log is the truth: in-process counters start from
 //! zero on every start, and a Redis without persistence does too after it restarts. One query
@@ -17,7 +18,8 @@ use super::limits::usd_to_nanos;
 
 /// Where settled spend is read from: the request log (`switchyard-store`).
 pub trait SpendHistory: Send + Sync {
-    /// US dollars spent by `scope` (`key`, `user` or `team`) `id` since `since_ms`.
+    /// US dollars spent by `scope` (`key`, `user`, `team`, `feature`, `model` or `global`)
+    /// `id` since `since_ms`.
     fn spent_since<'a>(
         &'a self,
         scope: &'static str,
@@ -48,7 +50,7 @@ impl Seeder {
             let Quantity::Spend(period) = h.what else {
                 continue;
             };
-            if !matches!(h.scope, "key" | "user" | "team") || self.is_seeded(&charge.key) {
+            if self.is_seeded(&charge.key) {
                 continue;
             }
             let since = period.window(super::super::request::unix_ms()).starts_at_ms;
