@@ -153,15 +153,7 @@ async fn alert(http: &reqwest::Client, config: &AnomalyConfig, a: &Anomaly) {
         "factor": config.factor,
         "baseline_days": config.baseline_days,
     });
-    let sent = http
-        .post(url)
-        .timeout(Duration::from_secs(5))
-        .json(&event)
-        .send()
-        .await;
-    if let Err(e) = sent.and_then(|r| r.error_for_status()) {
-        tracing::warn!(error = %e, "spend anomaly webhook failed");
-    }
+    switchyard_core::webhook::post(http, url, &event, "spend anomaly").await;
 }
 
 #[cfg(test)]

@@ -580,16 +580,7 @@ async fn check_alerts(
         tracing::warn!(scope = h.scope, id = %h.id, period = period.as_str(), threshold = t,
             spent_usd = nanos_to_usd(spent), budget_usd = nanos_to_usd(limit), "budget alert");
         if let Some(url) = &alerts.webhook {
-            let sent = shared
-                .http
-                .post(url)
-                .timeout(Duration::from_secs(5))
-                .json(&event)
-                .send()
-                .await;
-            if let Err(e) = sent.and_then(|r| r.error_for_status()) {
-                tracing::warn!(error = %e, "budget alert webhook failed");
-            }
+            crate::webhook::post(&shared.http, url, &event, "budget alert").await;
         }
     }
 }

@@ -61,6 +61,21 @@ struct UsageKey<'a> {
     model: &'a str,
 }
 
+impl<'a> UsageKey<'a> {
+    /// The text dimensions, in the column order of `USAGE_INSERT`.
+    fn dims(&self) -> [&'a str; 7] {
+        [
+            self.key_id,
+            self.user_id,
+            self.team,
+            self.feature,
+            self.route,
+            self.provider,
+            self.model,
+        ]
+    }
+}
+
 #[derive(Default)]
 struct UsageSums {
     requests: i64,
@@ -79,6 +94,32 @@ struct UsageSums {
     cost_usd: f64,
     cache_saved_usd: f64,
     latency_ms_sum: f64,
+}
+
+impl UsageSums {
+    /// The counts, in the column order of `USAGE_INSERT`.
+    fn counts(&self) -> [i64; 13] {
+        [
+            self.requests,
+            self.errors,
+            self.server_errors,
+            self.disconnects,
+            self.attempts,
+            self.retried,
+            self.fallbacks,
+            self.cache_hits,
+            self.rate_limited,
+            self.budget_exceeded,
+            self.prompt_tokens,
+            self.completion_tokens,
+            self.cached_tokens,
+        ]
+    }
+
+    /// The sums, after the counts.
+    fn sums(&self) -> [f64; 3] {
+        [self.cost_usd, self.cache_saved_usd, self.latency_ms_sum]
+    }
 }
 
 /// What one batch adds to the rollups.
@@ -108,32 +149,15 @@ impl<'a> Rollup<'a> {
             numbered(24)
         ))?;
         for (k, s) in &self.usage {
-            usage.execute(rusqlite::params![
-                k.hour_ms,
-                text(k.key_id),
-                text(k.user_id),
-                text(k.team),
-                text(k.feature),
-                text(k.route),
-                text(k.provider),
-                text(k.model),
-                s.requests,
-                s.errors,
-                s.server_errors,
-                s.disconnects,
-                s.attempts,
-                s.retried,
-                s.fallbacks,
-                s.cache_hits,
-                s.rate_limited,
-                s.budget_exceeded,
-                s.prompt_tokens,
-                s.completion_tokens,
-                s.cached_tokens,
-                s.cost_usd,
-                s.cache_saved_usd,
-                s.latency_ms_sum,
-            ])?;
+            let dims = k.dims().map(text);
+            let (counts, sums) = (s.counts(), s.sums());
+            let values: Vec<&dyn rusqlite::ToSql> =
+                std::iter::once(&k.hour_ms as &dyn rusqlite::ToSql)
+                    .chain(dims.iter().map(|d| d as &dyn rusqlite::ToSql))
+                    .chain(counts.iter().map(|n| n as &dyn rusqlite::ToSql))
+                    .chain(sums.iter().map(|v| v as &dyn rusqlite::ToSql))
+                    .collect();
+            usage.execute(rusqlite::params_from_iter(values))?;
         }
         let mut latency = tx.prepare_cached(&format!(
             "{LATENCY_INSERT}VALUES ({}){LATENCY_MERGE}",
@@ -267,31 +291,15 @@ impl<'a> Rollup<'a> {
             let mut q = QueryBuilder::<DB>::new(USAGE_INSERT);
             q.push_values(chunk, |mut b, (k, s)| {
                 b.push_bind(k.hour_ms);
-                for dim in [
-                    k.key_id, k.user_id, k.team, k.feature, k.route, k.provider, k.model,
-                ] {
+                for dim in k.dims() {
                     b.push_bind(text(dim));
                 }
-                for n in [
-                    s.requests,
-                    s.errors,
-                    s.server_errors,
-                    s.disconnects,
-                    s.attempts,
-                    s.retried,
-                    s.fallbacks,
-                    s.cache_hits,
-                    s.rate_limited,
-                    s.budget_exceeded,
-                    s.prompt_tokens,
-                    s.completion_tokens,
-                    s.cached_tokens,
-                ] {
+                for n in s.counts() {
                     b.push_bind(n);
                 }
-                b.push_bind(s.cost_usd)
-                    .push_bind(s.cache_saved_usd)
-                    .push_bind(s.latency_ms_sum);
+                for v in s.sums() {
+                    b.push_bind(v);
+                }
             });
             q.push(USAGE_MERGE);
             q.build()
