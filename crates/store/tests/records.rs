@@ -5,14 +5,11 @@
 
 mod common;
 
-use common::{PG_URL, TempDb, unique};
+use common::{PG_URL, TempDb, unique, with_postgres, with_sqlite};
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::time::{Duration, Instant};
 
-use sqlx::Connection;
-use sqlx::postgres::PgConnection;
 use switchyard_core::record::{AttemptRecord, Batch, RecordSink, RequestRecord};
 use switchyard_store::{Database, StoreError, StoredRequest};
 
@@ -283,22 +280,6 @@ async fn odd_values(db: &Database) {
 // ---------------------------------------------------------------------------------------------
 // SQLite
 
-async fn with_sqlite<F, Fut>(test: F)
-where
-    F: FnOnce(Database) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let file = TempDb::new();
-    assert!(!file.0.exists());
-    let db = Database::connect(&file.url())
-        .await
-        .expect("connect to SQLite");
-    assert!(file.0.exists(), "the database file is created");
-    assert_eq!(db.kind(), "SQLite");
-    test(db.clone()).await;
-    db.close().await;
-}
-
 #[tokio::test]
 async fn sqlite_round_trip() {
     with_sqlite(|db| async move { round_trip(&db).await }).await;
@@ -360,48 +341,6 @@ async fn sqlite_in_a_missing_directory_names_the_file() {
 // PostgreSQL
 
 /// Runs `test` on a database in a fresh schema, then drops the schema, even if `test` panicked.
-async fn with_postgres<F, Fut>(test: F)
-where
-    F: FnOnce(Database) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let schema = format!("sy_test_{}", unique());
-    let mut admin = PgConnection::connect(PG_URL)
-        .await
-        .expect("PostgreSQL at 127.0.0.1:5432 (start it with pg_ctlcluster)");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&mut admin)
-        .await
-        .expect("create schema");
-
-    let outcome = match Database::connect_postgres_schema(PG_URL, &schema).await {
-        Ok(db) => {
-            assert_eq!(db.kind(), "PostgreSQL");
-            let tables: Vec<String> = sqlx::query_scalar(
-                "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1",
-            )
-            .bind(&schema)
-            .fetch_all(&mut admin)
-            .await
-            .expect("list tables");
-            assert!(tables.iter().any(|t| t == "requests"), "{tables:?}");
-            let outcome = tokio::spawn(test(db.clone())).await;
-            db.close().await;
-            outcome.map_err(|e| e.into_panic())
-        }
-        Err(e) => Err(Box::new(format!("connect: {e}")) as Box<dyn std::any::Any + Send>),
-    };
-
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-        .execute(&mut admin)
-        .await
-        .expect("drop schema");
-    let _ = admin.close().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
-}
-
 #[tokio::test]
 async fn postgres_round_trip() {
     with_postgres(|db| async move { round_trip(&db).await }).await;

@@ -5,9 +5,14 @@
 // Each test crate includes this module and uses part of it.
 #![allow(dead_code)]
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use sqlx::Connection;
+use sqlx::postgres::PgConnection;
+use switchyard_store::Database;
 
 pub const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -46,5 +51,66 @@ impl Drop for TempDb {
             path.push(suffix);
             let _ = std::fs::remove_file(path);
         }
+    }
+}
+
+/// Runs `test` on a fresh, migrated SQLite file, removed afterwards.
+pub async fn with_sqlite<F, Fut>(test: F)
+where
+    F: FnOnce(Database) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let file = TempDb::new();
+    assert!(!file.0.exists());
+    let db = Database::connect(&file.url())
+        .await
+        .expect("connect to SQLite");
+    assert!(file.0.exists(), "the database file is created");
+    assert_eq!(db.kind(), "SQLite");
+    test(db.clone()).await;
+    db.close().await;
+}
+
+/// Runs `test` on a fresh PostgreSQL schema of the machine's server, dropped afterwards (also
+/// when the test panics).
+pub async fn with_postgres<F, Fut>(test: F)
+where
+    F: FnOnce(Database) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let schema = format!("sy_test_{}", unique());
+    let mut admin = PgConnection::connect(PG_URL)
+        .await
+        .expect("PostgreSQL at 127.0.0.1:5432 (start it with pg_ctlcluster)");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut admin)
+        .await
+        .expect("create schema");
+
+    let outcome = match Database::connect_postgres_schema(PG_URL, &schema).await {
+        Ok(db) => {
+            assert_eq!(db.kind(), "PostgreSQL");
+            let tables: Vec<String> = sqlx::query_scalar(
+                "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1",
+            )
+            .bind(&schema)
+            .fetch_all(&mut admin)
+            .await
+            .expect("list tables");
+            assert!(tables.iter().any(|t| t == "requests"), "{tables:?}");
+            let outcome = tokio::spawn(test(db.clone())).await;
+            db.close().await;
+            outcome.map_err(|e| e.into_panic())
+        }
+        Err(e) => Err(Box::new(format!("connect: {e}")) as Box<dyn std::any::Any + Send>),
+    };
+
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&mut admin)
+        .await
+        .expect("drop schema");
+    let _ = admin.close().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
     }
 }
