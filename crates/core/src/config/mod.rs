@@ -50,7 +50,7 @@ pub enum ConfigError {
     Invalid { path: String, message: String },
 }
 
-fn invalid(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         path: path.into(),
         message: message.into(),
@@ -224,6 +224,8 @@ impl Config {
         if self.server.max_body_size == 0 {
             return Err(invalid("server.max_body_size", "must be greater than 0"));
         }
+        self.telemetry.check()?;
+        self.alerts.check()?;
         for (name, p) in &self.providers {
             let path = format!("providers.{name}");
             let base = p.base_url.as_deref().or(p.kind.default_base_url());

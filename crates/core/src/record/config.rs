@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{byte_size, duration};
+use crate::config::{ConfigError, byte_size, duration, invalid};
 
 /// How request records are written and kept.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,6 +57,60 @@ pub struct TelemetryConfig {
     /// OpenTelemetry trace export; off unless an endpoint is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub otlp: Option<OtlpConfig>,
+}
+
+impl TelemetryConfig {
+    pub(crate) fn check(&self) -> Result<(), ConfigError> {
+        let Some(otlp) = &self.otlp else {
+            return Ok(());
+        };
+        let url = otlp.endpoint.as_str();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(invalid(
+                "telemetry.otlp.endpoint",
+                format!(
+                    "\"{url}\" is not an http:// or https:// URL (e.g. http://127.0.0.1:4318/v1/traces)"
+                ),
+            ));
+        }
+        if !(0.0..=1.0).contains(&otlp.sample_ratio) {
+            return Err(invalid(
+                "telemetry.otlp.sample_ratio",
+                "must be between 0.0 and 1.0",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl AlertsConfig {
+    pub(crate) fn check(&self) -> Result<(), ConfigError> {
+        let Some(a) = &self.spend_anomaly else {
+            return Ok(());
+        };
+        if !(a.factor.is_finite() && a.factor > 1.0) {
+            return Err(invalid(
+                "alerts.spend_anomaly.factor",
+                "must be a number above 1 (how many times the usual hourly spend is a runaway)",
+            ));
+        }
+        if a.baseline_days == 0 {
+            return Err(invalid(
+                "alerts.spend_anomaly.baseline_days",
+                "must be at least 1",
+            ));
+        }
+        if a.webhook
+            .as_deref()
+            .is_some_and(|u| !(u.starts_with("http://") || u.starts_with("https://")))
+        {
+            return Err(invalid(
+                "alerts.spend_anomaly.webhook",
+                "must be an http:// or https:// URL",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// `GET /metrics` in the Prometheus text format.
@@ -127,6 +181,29 @@ pub struct AnomalyConfig {
 pub struct AlertsConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spend_anomaly: Option<AnomalyConfig>,
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    fn load(yaml: &str) -> Result<Config, String> {
+        Config::from_yaml(yaml, &|_| None).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn bad_telemetry_and_alert_settings_name_their_key() {
+        let e = load("telemetry: {otlp: {endpoint: \"collector:4318\"}}").unwrap_err();
+        assert!(e.contains("telemetry.otlp.endpoint"), "{e}");
+        let e = load("telemetry: {otlp: {endpoint: \"http://c/v1/traces\", sample_ratio: 2}}")
+            .unwrap_err();
+        assert!(e.contains("telemetry.otlp.sample_ratio"), "{e}");
+        let e = load("alerts: {spend_anomaly: {factor: 0.5}}").unwrap_err();
+        assert!(e.contains("alerts.spend_anomaly.factor"), "{e}");
+        let c = load("alerts: {spend_anomaly: {}}\nrecords: {retention_days: 30}").unwrap();
+        assert_eq!(c.alerts.spend_anomaly.unwrap().factor, 5.0);
+        assert_eq!(c.records.retention_days, 30);
+    }
 }
 
 fn default_true() -> bool {
