@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cli_report;
+
 // glibc's malloc was a tenth of the gateway's CPU under load (profiled with perf): every request
 // allocates and frees its bodies, headers and JSON values across two worker threads.
 #[global_allocator]
@@ -46,6 +48,8 @@ enum Command {
     },
     /// Manage virtual keys through a running gateway's admin API.
     Keys(Box<switchyard_server::cli::KeysArgs>),
+    /// Usage, latency and error reports from a running gateway's admin API.
+    Report(Box<cli_report::ReportArgs>),
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::CheckConfig { file } => check_config(&file),
         Command::Keys(args) => switchyard_server::cli::run(*args),
+        Command::Report(args) => cli_report::run(*args),
         Command::Serve {
             config,
             listen,

@@ -6,7 +6,8 @@
 //! on both), and the implementations of `switchyard-core`'s storage traits on top of them
 //! ([`records`]: the request log behind `RecordSink`, and the queries that read it back;
 //! [`governance`]: virtual keys, users, teams and the audit log, `KeyLookup`, and the spend
-//! history that budget windows start from).
+//! history that budget windows start from; [`reports`]: usage, latency and events reports
+//! over the hourly rollups of the log).
 //!
 //! It owns neither the traits nor the batching: `switchyard-core` defines what is stored and
 //! decides when; the server decides which database (the `database.url` setting) and
@@ -17,6 +18,7 @@ pub mod error;
 pub mod governance;
 pub mod records;
 pub mod redis;
+pub mod reports;
 
 pub use self::redis::{KeyEvents, RedisCounters};
 pub use db::{Database, connect, connect_postgres_schema, mask_url};
@@ -25,4 +27,8 @@ pub use governance::{AuditEntry, KeyFilter, MemberKind, SpendScope};
 pub use records::feedback::{Feedback, FeedbackTarget};
 pub use records::upkeep::{SpendOwner, SpendWindow};
 pub use records::{StoredAttempt, StoredRequest};
+pub use reports::{
+    Dimension, EventsReport, GroupBy, LatencyReport, ReportError, TimeBucket, TimeRange,
+    UsageQuery, UsageReport,
+};
 pub use sqlx::{PgPool, SqlitePool};

@@ -1,5 +1,6 @@
 //! The admin API under `/admin/`: virtual keys ([`keys`]), users and teams ([`members`]), their
-//! current spend and remaining limits, and the audit log.
+//! current spend and remaining limits, the audit log, and reports over the request log
+//! ([`reports`]).
 //!
 //! Every route here is authenticated by an admin key (`auth.admin_keys`), never by a virtual
 //! key, and every change is written to the audit log (who, what, when — never a key). A change
@@ -11,6 +12,7 @@
 
 pub mod keys;
 pub mod members;
+pub mod reports;
 
 use std::sync::Arc;
 
@@ -104,6 +106,9 @@ pub fn routes() -> Router<Arc<AppState>> {
         )
         .route("/admin/teams/{id}/usage", get(members::usage_of::<true>))
         .route("/admin/audit", get(audit_log))
+        .route("/admin/reports/usage", get(reports::usage))
+        .route("/admin/reports/latency", get(reports::latency))
+        .route("/admin/reports/events", get(reports::events))
 }
 
 /// An authenticated admin request: who acts, and the parts it needs.
