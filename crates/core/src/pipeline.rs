@@ -342,18 +342,7 @@ impl Gateway {
 
         // cache
         let stream = request.is_stream();
-        if self.cache.enabled()
-            && !stream
-            && let Some(hit) = self.cache.lookup(&request).await
-        {
-            ledger.record.cache_hit = true;
-            // What the call would have cost: its usage at the dearest price the route could
-            // have paid (the cache does not know which target would have served).
-            if let (Some(u), Some(price)) =
-                (&hit.usage, runtime.router.price_ceiling(&request.model))
-            {
-                ledger.record.cache_saved_usd = usage::cost_usd(u, &price);
-            }
+        if let Some(hit) = self.cached(&runtime, &request, ledger).await {
             let served = admitted.serve(Served {
                 provider: "cache".into(),
                 model: hit.model.clone(),
@@ -376,10 +365,7 @@ impl Gateway {
         // execute: always ask a stream for its usage, so that streams are accounted too.
         let wants_usage = request.wants_stream_usage();
         if stream {
-            request
-                .stream_options
-                .get_or_insert_with(Default::default)
-                .include_usage = Some(true);
+            ask_stream_usage(&mut request);
         }
         let (reply, served) = self
             .execute(&runtime, ctx, &plan, &mut request, ledger, estimate)
@@ -399,21 +385,25 @@ impl Gateway {
                 }
                 return Ok(ChatOutcome::Raw(raw, served));
             }
-            ChatReply::Raw(raw) => raw.decode().map_err(|e| {
-                GatewayError::new(
-                    502,
-                    "upstream_error",
-                    "upstream_protocol_error",
-                    format!(
-                        "provider \"{}\" sent a response the gateway cannot read: {e}",
-                        served.provider
-                    ),
-                )
-            })?,
+            ChatReply::Raw(raw) => raw.decode().map_err(|e| unreadable(&served.provider, e))?,
             ChatReply::Complete(response) => response,
         };
+        self.screen_answer(&request, &mut response, ledger, prompt_estimate)
+            .await?;
+        Ok(ChatOutcome::Complete(response, served))
+    }
+
+    /// The output guard on a complete answer, then its usage (estimated when the provider gave
+    /// none) and the cache.
+    async fn screen_answer(
+        &self,
+        request: &ChatCompletionRequest,
+        response: &mut ChatCompletionResponse,
+        ledger: &mut Ledger,
+        prompt_estimate: u64,
+    ) -> Result<(), GatewayError> {
         let mut actions = Vec::new();
-        let screened = self.guards.screen_response(&mut response, &mut actions);
+        let screened = self.guards.screen_response(response, &mut actions);
         ledger.guard_actions(&actions);
         screened?;
         if response.usage.is_none() {
@@ -425,9 +415,30 @@ impl Gateway {
             ledger.estimated(prompt_estimate, chars);
         }
         if self.cache.enabled() {
-            self.cache.store(&request, &response).await;
+            self.cache.store(request, response).await;
         }
-        Ok(ChatOutcome::Complete(response, served))
+        Ok(())
+    }
+
+    /// The cache stage: a stored answer to the same request, if there is one (streams are not
+    /// answered from the cache yet), recorded with what it saved.
+    async fn cached(
+        &self,
+        runtime: &Runtime,
+        request: &ChatCompletionRequest,
+        ledger: &mut Ledger,
+    ) -> Option<ChatCompletionResponse> {
+        if !self.cache.enabled() || request.is_stream() {
+            return None;
+        }
+        let hit = self.cache.lookup(request).await?;
+        ledger.record.cache_hit = true;
+        // What the call would have cost: its usage at the dearest price the route could have
+        // paid (the cache does not know which target would have served).
+        if let (Some(u), Some(price)) = (&hit.usage, runtime.router.price_ceiling(&request.model)) {
+            ledger.record.cache_saved_usd = usage::cost_usd(u, &price);
+        }
+        Some(hit)
     }
 
     pub async fn embeddings(
@@ -666,6 +677,24 @@ impl Admitted {
 pub const FEATURE_HEADER: &str = "x-switchyard-feature";
 
 /// The feature a request is for: its header, else a key tag `feature:NAME`.
+/// Asks an OpenAI-style stream to end with a usage chunk.
+fn ask_stream_usage(request: &mut ChatCompletionRequest) {
+    request
+        .stream_options
+        .get_or_insert_with(Default::default)
+        .include_usage = Some(true);
+}
+
+/// A complete answer the gateway could not parse.
+fn unreadable(provider: &str, e: impl std::fmt::Display) -> GatewayError {
+    GatewayError::new(
+        502,
+        "upstream_error",
+        "upstream_protocol_error",
+        format!("provider \"{provider}\" sent a response the gateway cannot read: {e}"),
+    )
+}
+
 /// How much of each body the route's records keep, when it keeps them (`record_bodies`).
 fn body_cap(runtime: &Runtime, route: Option<&str>) -> Option<usize> {
     let config = &runtime.config;
