@@ -233,7 +233,13 @@ impl From<TimeRange> for Covered {
     }
 }
 
-/// Runs `$sql` with `$binds` on either engine and decodes every row with `$decode`.
+/// Memory for one report's hash aggregation on PostgreSQL. With the default 4 MB the planner
+/// sorts a month of hourly groups on disk instead of hashing them: `group_by=team,day` over a
+/// million records took 0.65 s that way, 0.29 s with this (see bench/README.md).
+const POSTGRES_WORK_MEM: &str = "SET LOCAL work_mem = '32MB'";
+
+/// Runs `$sql` with `$binds` on either engine and decodes every row with `$decode`; on
+/// PostgreSQL in a transaction of its own, with [`POSTGRES_WORK_MEM`].
 macro_rules! fetch_all {
     ($db:expr, $sql:expr, [$($bind:expr),*], $decode:expr) => {
         match $db {
@@ -246,12 +252,19 @@ macro_rules! fetch_all {
                 rows.iter().map($decode).collect::<Result<Vec<_>, _>>().map_err(query_error(SQLITE))
             }
             Database::Postgres(pool) => {
+                let err = query_error(POSTGRES);
+                let mut tx = pool.begin().await.map_err(err)?;
+                sqlx::query($crate::reports::POSTGRES_WORK_MEM)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(err)?;
                 let rows = sqlx::query(sqlx::AssertSqlSafe($sql))
                     $(.bind($bind))*
-                    .fetch_all(pool)
+                    .fetch_all(&mut *tx)
                     .await
-                    .map_err(query_error(POSTGRES))?;
-                rows.iter().map($decode).collect::<Result<Vec<_>, _>>().map_err(query_error(POSTGRES))
+                    .map_err(err)?;
+                tx.commit().await.map_err(err)?;
+                rows.iter().map($decode).collect::<Result<Vec<_>, _>>().map_err(err)
             }
         }
     };

@@ -8,13 +8,8 @@
 
 mod common;
 
-use common::{PG_URL, TempDb, unique};
-
 use std::collections::HashMap;
-use std::future::Future;
 
-use sqlx::Connection;
-use sqlx::postgres::PgConnection;
 use switchyard_core::record::{AttemptRecord, RequestRecord};
 use switchyard_store::reports::{DAY_MS, UsageRow, format_utc};
 use switchyard_store::{
@@ -540,50 +535,7 @@ fn invalid_group_by_is_rejected_naming_the_allowed_values() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Engines
-
-async fn with_sqlite<F, Fut>(test: F)
-where
-    F: FnOnce(Database) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let file = TempDb::new();
-    let db = Database::connect(&file.url())
-        .await
-        .expect("connect to SQLite");
-    test(db.clone()).await;
-    db.close().await;
-}
-
-/// Runs `test` on a database in a fresh schema, then drops the schema, even if `test` panicked.
-async fn with_postgres<F, Fut>(test: F)
-where
-    F: FnOnce(Database) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let schema = format!("sy_test_{}", unique());
-    let mut admin = PgConnection::connect(PG_URL)
-        .await
-        .expect("PostgreSQL at 127.0.0.1:5432 (start it with pg_ctlcluster)");
-    let outcome = match Database::connect_postgres_schema(PG_URL, &schema).await {
-        Ok(db) => {
-            let outcome = tokio::spawn(test(db.clone())).await;
-            db.close().await;
-            outcome.map_err(|e| e.into_panic())
-        }
-        Err(e) => Err(Box::new(format!("connect: {e}")) as Box<dyn std::any::Any + Send>),
-    };
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP SCHEMA IF EXISTS {schema} CASCADE"
-    )))
-    .execute(&mut admin)
-    .await
-    .expect("drop schema");
-    let _ = admin.close().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
-}
+// Engines (the harness of tests/common: a temporary SQLite file, a fresh PostgreSQL schema)
 
 macro_rules! on_both_engines {
     ($($case:ident),* $(,)?) => {
@@ -591,7 +543,7 @@ macro_rules! on_both_engines {
             $(
                 #[tokio::test]
                 async fn $case() {
-                    super::with_sqlite(|db| async move { super::$case(&db).await }).await;
+                    super::common::with_sqlite(|db| async move { super::$case(&db).await }).await;
                 }
             )*
         }
@@ -599,7 +551,7 @@ macro_rules! on_both_engines {
             $(
                 #[tokio::test]
                 async fn $case() {
-                    super::with_postgres(|db| async move { super::$case(&db).await }).await;
+                    super::common::with_postgres(|db| async move { super::$case(&db).await }).await;
                 }
             )*
         }
