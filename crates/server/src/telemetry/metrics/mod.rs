@@ -268,6 +268,12 @@ impl MetricsSink {
             self.cost.get_or_create(&deployment).inc_by(r.cost_usd);
         }
 
+        self.observe_attempts(r, &route);
+        self.observe_policies(r, route);
+    }
+
+    /// Failed attempts by class, retries (the same deployment again) and fallbacks (another).
+    fn observe_attempts(&self, r: &RequestRecord, route: &str) {
         let mut previous: Option<&str> = None;
         for a in &r.attempts {
             if let Some(class) = a.error_class {
@@ -291,7 +297,7 @@ impl MetricsSink {
                 Some(_) => {
                     self.fallbacks
                         .get_or_create(&RouteLabels {
-                            route: route.clone(),
+                            route: route.to_owned(),
                         })
                         .inc();
                 }
@@ -299,7 +305,10 @@ impl MetricsSink {
             }
             previous = Some(&a.model);
         }
+    }
 
+    /// What the cache, the guardrails and admission did.
+    fn observe_policies(&self, r: &RequestRecord, route: String) {
         if r.cache_hit {
             let by_route = RouteLabels {
                 route: route.clone(),
