@@ -336,6 +336,32 @@ async fn range_boundaries(db: &Database) {
     .await;
     assert!(empty.rows.is_empty());
     assert_eq!(empty.total.requests, 0);
+
+    // Across days: whole days are read from the daily rollup, the edges from the hourly one.
+    let later = [BASE + DAY_MS + 3 * HOUR, BASE + 2 * DAY_MS + 6 * HOUR];
+    let records: Vec<RequestRecord> = later
+        .iter()
+        .enumerate()
+        .map(|(i, &ms)| RequestRecord {
+            started_at_ms: ms,
+            ..record(90 + i * 9)
+        })
+        .collect();
+    db.write_records(&records).await.unwrap();
+    // [03:00 day 0, 05:00 day 2): the six records of day 0 (an edge), one of day 1 (whole).
+    assert_eq!(
+        count(t0 - 2 * HOUR, BASE + 2 * DAY_MS + 5 * HOUR).await,
+        (7, t0 - 2 * HOUR, BASE + 2 * DAY_MS + 5 * HOUR)
+    );
+    let by_day = usage(
+        db,
+        TimeRange::new(BASE, BASE + 3 * DAY_MS).unwrap(),
+        "day",
+        None,
+    )
+    .await;
+    assert_eq!(by_day.total.requests, 8);
+    assert_eq!(by_day.rows.len(), 3);
     assert_eq!(empty.total.metrics().error_rate, None);
 }
 

@@ -1,11 +1,11 @@
 //! Feedback on a stored request: a score (and an optional comment) set on its row and added to
-//! its hour's rollup, so that the reports average it by model, route and feature. Posting again
+//! its hour's and its day's rollup rows, so that the reports average it by model, route and feature. Posting again
 //! replaces the earlier score; the rollup is corrected by the difference.
 
 use sqlx::Row;
 
 use super::query_error;
-use super::rollup::hour_of;
+use super::rollup::{DAY_MS, hour_of};
 use crate::db::{Database, POSTGRES, SQLITE};
 use crate::error::StoreError;
 
@@ -42,14 +42,27 @@ const SET: (&str, &str) = sql!(
     "UPDATE requests SET feedback_score = $1, feedback_comment = $2, feedback_at_ms = $3 \
      WHERE request_id = $4"
 );
-const ADD: (&str, &str) = sql!(
-    "UPDATE usage_hourly SET feedback_count = feedback_count + ?, \
-     feedback_sum = feedback_sum + ? WHERE hour_ms = ? AND key_id = ? AND user_id = ? \
-     AND team = ? AND feature = ? AND route = ? AND provider = ? AND model = ?",
-    "UPDATE usage_hourly SET feedback_count = feedback_count + $1, \
-     feedback_sum = feedback_sum + $2 WHERE hour_ms = $3 AND key_id = $4 AND user_id = $5 \
-     AND team = $6 AND feature = $7 AND route = $8 AND provider = $9 AND model = $10"
-);
+/// Adds to the request's row of a usage rollup (`$3` is its hour, or its day).
+macro_rules! add_feedback {
+    ($table:literal, $time:literal) => {
+        concat!(
+            "UPDATE ",
+            $table,
+            " SET feedback_count = feedback_count + $1, feedback_sum = feedback_sum + $2 WHERE ",
+            $time,
+            " = $3 AND key_id = $4 AND user_id = $5 AND team = $6 AND feature = $7 \
+             AND route = $8 AND provider = $9 AND model = $10"
+        )
+    };
+}
+const ADD: [(&str, fn(i64) -> i64); 2] = [
+    (add_feedback!("usage_hourly", "hour_ms"), hour_of),
+    (add_feedback!("usage_daily", "day_ms"), day_of),
+];
+
+fn day_of(ms: i64) -> i64 {
+    ms - ms.rem_euclid(DAY_MS)
+}
 
 impl Database {
     /// Whose request `request_id` is; `None` when no such request is stored.
@@ -71,12 +84,12 @@ impl Database {
         match self {
             Database::Sqlite(pool) => {
                 let mut tx = pool.begin().await.map_err(query_error(SQLITE))?;
-                let done = apply::<sqlx::Sqlite>(&mut tx, feedback, FIND.0, SET.0, ADD.0).await;
+                let done = apply::<sqlx::Sqlite>(&mut tx, feedback, FIND.0, SET.0).await;
                 finish(tx, done, SQLITE).await
             }
             Database::Postgres(pool) => {
                 let mut tx = pool.begin().await.map_err(query_error(POSTGRES))?;
-                let done = apply::<sqlx::Postgres>(&mut tx, feedback, FIND.1, SET.1, ADD.1).await;
+                let done = apply::<sqlx::Postgres>(&mut tx, feedback, FIND.1, SET.1).await;
                 finish(tx, done, POSTGRES).await
             }
         }
@@ -98,7 +111,6 @@ async fn apply<DB>(
     f: &Feedback<'_>,
     find: &'static str,
     set: &'static str,
-    add: &'static str,
 ) -> Result<bool, sqlx::Error>
 where
     DB: sqlx::Database,
@@ -132,18 +144,20 @@ where
         .bind(f.request_id)
         .execute(&mut **tx)
         .await?;
-    sqlx::query(add)
-        .bind(i64::from(old.is_none()))
-        .bind(f.score - old.unwrap_or(0.0))
-        .bind(hour_of(started))
-        .bind(text("key_id")?.as_str())
-        .bind(text("user_id")?.as_str())
-        .bind(text("team")?.as_str())
-        .bind(text("feature")?.as_str())
-        .bind(text("route")?.as_str())
-        .bind(text("provider")?.as_str())
-        .bind(text("model")?.as_str())
-        .execute(&mut **tx)
-        .await?;
+    for (add, bucket_of) in ADD {
+        sqlx::query(add)
+            .bind(i64::from(old.is_none()))
+            .bind(f.score - old.unwrap_or(0.0))
+            .bind(bucket_of(started))
+            .bind(text("key_id")?.as_str())
+            .bind(text("user_id")?.as_str())
+            .bind(text("team")?.as_str())
+            .bind(text("feature")?.as_str())
+            .bind(text("route")?.as_str())
+            .bind(text("provider")?.as_str())
+            .bind(text("model")?.as_str())
+            .execute(&mut **tx)
+            .await?;
+    }
     Ok(true)
 }

@@ -9,6 +9,7 @@
 //! the database sees one upsert per distinct group, not one per record.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 /// The groups are in-process and short-lived: no need for SipHash's flood resistance.
 type Fast = foldhash::fast::RandomState;
@@ -21,6 +22,7 @@ use crate::db::{POSTGRES, SQLITE};
 use crate::error::StoreError;
 
 pub const HOUR_MS: i64 = 3_600_000;
+pub const DAY_MS: i64 = 24 * HOUR_MS;
 /// Histogram buckets per doubling of latency: 8 keeps a percentile within about 4.5 %.
 const BUCKETS_PER_OCTAVE: f64 = 8.0;
 /// Groups per upsert statement (26 parameters each).
@@ -62,7 +64,7 @@ struct UsageKey<'a> {
 }
 
 impl<'a> UsageKey<'a> {
-    /// The text dimensions, in the column order of `USAGE_INSERT`.
+    /// The text dimensions, in the column order of `USAGE_DIMS`.
     fn dims(&self) -> [&'a str; 7] {
         [
             self.key_id,
@@ -97,7 +99,49 @@ struct UsageSums {
 }
 
 impl UsageSums {
-    /// The counts, in the column order of `USAGE_INSERT`.
+    /// What one record adds.
+    fn of(r: &RequestRecord) -> UsageSums {
+        let flag = |b: bool| i64::from(b);
+        UsageSums {
+            requests: 1,
+            errors: flag(r.status >= 400 && r.status != 499),
+            server_errors: flag(r.status >= 500),
+            disconnects: flag(r.status == 499),
+            attempts: r.attempts.len() as i64,
+            retried: flag(r.attempts.len() > 1),
+            fallbacks: flag(r.attempts.iter().any(|a| a.model != r.attempts[0].model)),
+            cache_hits: flag(r.cache_hit),
+            rate_limited: flag(matches!(r.admission, Some("rate_limited" | "too_large"))),
+            budget_exceeded: flag(r.admission == Some("budget_exceeded")),
+            prompt_tokens: tokens(r.prompt_tokens),
+            completion_tokens: tokens(r.completion_tokens),
+            cached_tokens: tokens(r.cached_tokens),
+            cost_usd: finite(r.cost_usd),
+            cache_saved_usd: finite(r.cache_saved_usd),
+            latency_ms_sum: finite(r.latency_ms),
+        }
+    }
+
+    fn add(&mut self, d: &UsageSums) {
+        self.requests += d.requests;
+        self.errors += d.errors;
+        self.server_errors += d.server_errors;
+        self.disconnects += d.disconnects;
+        self.attempts += d.attempts;
+        self.retried += d.retried;
+        self.fallbacks += d.fallbacks;
+        self.cache_hits += d.cache_hits;
+        self.rate_limited += d.rate_limited;
+        self.budget_exceeded += d.budget_exceeded;
+        self.prompt_tokens = self.prompt_tokens.saturating_add(d.prompt_tokens);
+        self.completion_tokens = self.completion_tokens.saturating_add(d.completion_tokens);
+        self.cached_tokens = self.cached_tokens.saturating_add(d.cached_tokens);
+        self.cost_usd += d.cost_usd;
+        self.cache_saved_usd += d.cache_saved_usd;
+        self.latency_ms_sum += d.latency_ms_sum;
+    }
+
+    /// The counts, in the column order of `USAGE_SUMS`.
     fn counts(&self) -> [i64; 13] {
         [
             self.requests,
@@ -126,6 +170,8 @@ impl UsageSums {
 #[derive(Default)]
 pub(crate) struct Rollup<'a> {
     usage: HashMap<UsageKey<'a>, UsageSums, Fast>,
+    /// The same sums per day (`UsageKey::hour_ms` holds the start of the day).
+    usage_daily: HashMap<UsageKey<'a>, UsageSums, Fast>,
     /// (hour, provider, model, series, bucket) → count.
     latency: HashMap<(i64, &'a str, &'a str, &'static str, i32), i64, Fast>,
     /// (hour, provider, model, kind, label) → count.
@@ -144,20 +190,24 @@ impl<'a> Rollup<'a> {
 
     /// Adds to the rollups through rusqlite, one cached upsert per group (see `sqlite_log`).
     pub(crate) fn write_rusqlite(&self, tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
-        let mut usage = tx.prepare_cached(&format!(
-            "{USAGE_INSERT}VALUES ({}){USAGE_MERGE}",
-            numbered(24)
-        ))?;
-        for (k, s) in &self.usage {
-            let dims = k.dims().map(text);
-            let (counts, sums) = (s.counts(), s.sums());
-            let values: Vec<&dyn rusqlite::ToSql> =
-                std::iter::once(&k.hour_ms as &dyn rusqlite::ToSql)
-                    .chain(dims.iter().map(|d| d as &dyn rusqlite::ToSql))
-                    .chain(counts.iter().map(|n| n as &dyn rusqlite::ToSql))
-                    .chain(sums.iter().map(|v| v as &dyn rusqlite::ToSql))
-                    .collect();
-            usage.execute(rusqlite::params_from_iter(values))?;
+        for (table, groups) in USAGE_TABLES.iter().zip([&self.usage, &self.usage_daily]) {
+            let mut usage = tx.prepare_cached(&format!(
+                "{}VALUES ({}){}",
+                table.insert,
+                numbered(24),
+                table.merge
+            ))?;
+            for (k, s) in groups {
+                let dims = k.dims().map(text);
+                let (counts, sums) = (s.counts(), s.sums());
+                let values: Vec<&dyn rusqlite::ToSql> =
+                    std::iter::once(&k.hour_ms as &dyn rusqlite::ToSql)
+                        .chain(dims.iter().map(|d| d as &dyn rusqlite::ToSql))
+                        .chain(counts.iter().map(|n| n as &dyn rusqlite::ToSql))
+                        .chain(sums.iter().map(|v| v as &dyn rusqlite::ToSql))
+                        .collect();
+                usage.execute(rusqlite::params_from_iter(values))?;
+            }
         }
         let mut latency = tx.prepare_cached(&format!(
             "{LATENCY_INSERT}VALUES ({}){LATENCY_MERGE}",
@@ -204,26 +254,13 @@ impl<'a> Rollup<'a> {
             provider,
             model,
         };
-        let s = self.usage.entry(key).or_default();
-        let flag = |b: bool| i64::from(b);
-        s.requests += 1;
-        s.errors += flag(r.status >= 400 && r.status != 499);
-        s.server_errors += flag(r.status >= 500);
-        s.disconnects += flag(r.status == 499);
-        s.attempts += r.attempts.len() as i64;
-        s.retried += flag(r.attempts.len() > 1);
-        s.fallbacks += flag(r.attempts.iter().any(|a| a.model != r.attempts[0].model));
-        s.cache_hits += flag(r.cache_hit);
-        s.rate_limited += flag(matches!(r.admission, Some("rate_limited" | "too_large")));
-        s.budget_exceeded += flag(r.admission == Some("budget_exceeded"));
-        s.prompt_tokens = s.prompt_tokens.saturating_add(tokens(r.prompt_tokens));
-        s.completion_tokens = s
-            .completion_tokens
-            .saturating_add(tokens(r.completion_tokens));
-        s.cached_tokens = s.cached_tokens.saturating_add(tokens(r.cached_tokens));
-        s.cost_usd += finite(r.cost_usd);
-        s.cache_saved_usd += finite(r.cache_saved_usd);
-        s.latency_ms_sum += finite(r.latency_ms);
+        let delta = UsageSums::of(r);
+        let daily = UsageKey {
+            hour_ms: r.started_at_ms - r.started_at_ms.rem_euclid(DAY_MS),
+            ..key
+        };
+        self.usage.entry(key).or_default().add(&delta);
+        self.usage_daily.entry(daily).or_default().add(&delta);
 
         if r.status < 400 && !provider.is_empty() {
             let bucket = latency_bucket(r.latency_ms);
@@ -286,27 +323,29 @@ impl<'a> Rollup<'a> {
         for<'q> f64: Encode<'q, DB> + Type<DB>,
     {
         let err = query_error(kind);
-        let usage: Vec<_> = self.usage.iter().collect();
-        for chunk in usage.chunks(GROUPS_PER_UPSERT) {
-            let mut q = QueryBuilder::<DB>::new(USAGE_INSERT);
-            q.push_values(chunk, |mut b, (k, s)| {
-                b.push_bind(k.hour_ms);
-                for dim in k.dims() {
-                    b.push_bind(text(dim));
-                }
-                for n in s.counts() {
-                    b.push_bind(n);
-                }
-                for v in s.sums() {
-                    b.push_bind(v);
-                }
-            });
-            q.push(USAGE_MERGE);
-            q.build()
-                .persistent(false)
-                .execute(&mut **tx)
-                .await
-                .map_err(err)?;
+        for (table, groups) in USAGE_TABLES.iter().zip([&self.usage, &self.usage_daily]) {
+            let usage: Vec<_> = groups.iter().collect();
+            for chunk in usage.chunks(GROUPS_PER_UPSERT) {
+                let mut q = QueryBuilder::<DB>::new(&table.insert);
+                q.push_values(chunk, |mut b, (k, s)| {
+                    b.push_bind(k.hour_ms);
+                    for dim in k.dims() {
+                        b.push_bind(text(dim));
+                    }
+                    for n in s.counts() {
+                        b.push_bind(n);
+                    }
+                    for v in s.sums() {
+                        b.push_bind(v);
+                    }
+                });
+                q.push(&table.merge);
+                q.build()
+                    .persistent(false)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(err)?;
+            }
         }
         let latency: Vec<_> = self.latency.iter().collect();
         for chunk in latency.chunks(GROUPS_PER_UPSERT * 4) {
@@ -375,29 +414,58 @@ const EVENTS_INSERT: &str = "INSERT INTO events_hourly (hour_ms, provider, model
 const EVENTS_MERGE: &str = " ON CONFLICT (hour_ms, provider, model, kind, label) \
     DO UPDATE SET n = events_hourly.n + excluded.n";
 
-const USAGE_INSERT: &str = "INSERT INTO usage_hourly (hour_ms, key_id, user_id, team, feature, \
-    route, provider, model, requests, errors, server_errors, disconnects, attempts, retried, \
-    fallbacks, cache_hits, rate_limited, budget_exceeded, prompt_tokens, completion_tokens, \
-    cached_tokens, cost_usd, cache_saved_usd, latency_ms_sum) ";
+/// The summed columns of the usage tables, in the order of `UsageSums::counts` then `sums`.
+const USAGE_SUMS: [&str; 16] = [
+    "requests",
+    "errors",
+    "server_errors",
+    "disconnects",
+    "attempts",
+    "retried",
+    "fallbacks",
+    "cache_hits",
+    "rate_limited",
+    "budget_exceeded",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "cost_usd",
+    "cache_saved_usd",
+    "latency_ms_sum",
+];
+const USAGE_DIMS: &str = "key_id, user_id, team, feature, route, provider, model";
 
-const USAGE_MERGE: &str = " ON CONFLICT (hour_ms, key_id, user_id, team, feature, route, \
-    provider, model) DO UPDATE SET \
-    requests = usage_hourly.requests + excluded.requests, \
-    errors = usage_hourly.errors + excluded.errors, \
-    server_errors = usage_hourly.server_errors + excluded.server_errors, \
-    disconnects = usage_hourly.disconnects + excluded.disconnects, \
-    attempts = usage_hourly.attempts + excluded.attempts, \
-    retried = usage_hourly.retried + excluded.retried, \
-    fallbacks = usage_hourly.fallbacks + excluded.fallbacks, \
-    cache_hits = usage_hourly.cache_hits + excluded.cache_hits, \
-    rate_limited = usage_hourly.rate_limited + excluded.rate_limited, \
-    budget_exceeded = usage_hourly.budget_exceeded + excluded.budget_exceeded, \
-    prompt_tokens = usage_hourly.prompt_tokens + excluded.prompt_tokens, \
-    completion_tokens = usage_hourly.completion_tokens + excluded.completion_tokens, \
-    cached_tokens = usage_hourly.cached_tokens + excluded.cached_tokens, \
-    cost_usd = usage_hourly.cost_usd + excluded.cost_usd, \
-    cache_saved_usd = usage_hourly.cache_saved_usd + excluded.cache_saved_usd, \
-    latency_ms_sum = usage_hourly.latency_ms_sum + excluded.latency_ms_sum";
+/// A usage table (`usage_hourly` by `hour_ms`, `usage_daily` by `day_ms`) and its upsert.
+pub(crate) struct UsageTable {
+    /// `INSERT INTO table (time, dims…, sums…) ` — `VALUES …` follows.
+    insert: String,
+    /// ` ON CONFLICT (time, dims…) DO UPDATE SET sum = table.sum + excluded.sum, …`
+    merge: String,
+}
+
+impl UsageTable {
+    fn new(table: &str, time: &str) -> UsageTable {
+        let sums = USAGE_SUMS.join(", ");
+        let adds: Vec<String> = USAGE_SUMS
+            .iter()
+            .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
+            .collect();
+        UsageTable {
+            insert: format!("INSERT INTO {table} ({time}, {USAGE_DIMS}, {sums}) "),
+            merge: format!(
+                " ON CONFLICT ({time}, {USAGE_DIMS}) DO UPDATE SET {}",
+                adds.join(", ")
+            ),
+        }
+    }
+}
+
+static USAGE_TABLES: LazyLock<[UsageTable; 2]> = LazyLock::new(|| {
+    [
+        UsageTable::new("usage_hourly", "hour_ms"),
+        UsageTable::new("usage_daily", "day_ms"),
+    ]
+});
 
 #[cfg(test)]
 mod tests {

@@ -215,10 +215,14 @@ fn as_metrics<S: serde::Serializer>(sums: &UsageSums, s: S) -> Result<S::Ok, S::
     sums.metrics().serialize(s)
 }
 
-/// `SELECT <keys>, <sums>[, <totals>] FROM usage_hourly WHERE <range> GROUP BY <keys> ORDER BY
-/// cost, <keys> LIMIT $3`: every name in it is a constant of [`Dimension`], [`TimeBucket`] or
-/// this module. With `totals`, each row also carries the sums of every group (a window over the
-/// groups, computed before the limit), so the range's total costs no second scan.
+/// `SELECT <keys>, <sums>[, <totals>] FROM <source> GROUP BY <keys> ORDER BY cost, <keys> LIMIT
+/// $3`: every name in it is a constant of [`Dimension`], [`TimeBucket`] or this module. With
+/// `totals`, each row also carries the sums of every group (a window over the groups, computed
+/// before the limit), so the range's total costs no second scan.
+///
+/// The source is `usage_hourly` over `[$1, $2)` when grouping by hour; otherwise the whole days
+/// `[$4, $5)` come from `usage_daily` (a month is then some thousands of rows, not hundreds of
+/// thousands) and only the hours at the edges of the range from `usage_hourly`.
 fn usage_sql(group: &GroupBy, totals: bool) -> String {
     let mut keys: Vec<&str> = group.dimensions.iter().map(|d| d.column()).collect();
     if let Some(time) = group.time {
@@ -237,10 +241,27 @@ fn usage_sql(group: &GroupBy, totals: bool) -> String {
             columns.push(format!("CAST(SUM(SUM({column})) OVER () AS {cast})"));
         }
     }
-    let mut sql = format!(
-        "SELECT {} FROM usage_hourly WHERE hour_ms >= $1 AND hour_ms < $2",
-        columns.join(", ")
-    );
+    let source = if group.time == Some(super::TimeBucket::Hour) {
+        // $4 and $5 are compared so that both engines see every parameter used.
+        "usage_hourly WHERE hour_ms >= $1 AND hour_ms < $2 AND CAST($4 AS BIGINT) <= CAST($5 AS BIGINT)".to_owned()
+    } else {
+        let summed = [super::Dimension::ALL.map(|d| d.column()).join(", ")]
+            .into_iter()
+            .chain(
+                INT_COLUMNS
+                    .iter()
+                    .chain(&REAL_COLUMNS)
+                    .map(|c| c.to_string()),
+            )
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "(SELECT day_ms AS hour_ms, {summed} FROM usage_daily WHERE day_ms >= $4 AND day_ms < $5 \
+             UNION ALL SELECT hour_ms, {summed} FROM usage_hourly WHERE hour_ms >= $1 AND hour_ms < $2 \
+             AND (hour_ms < $4 OR hour_ms >= $5)) AS usage"
+        )
+    };
+    let mut sql = format!("SELECT {} FROM {source}", columns.join(", "));
     if !keys.is_empty() {
         let keys = keys.join(", ");
         sql.push_str(&format!(
@@ -249,6 +270,18 @@ fn usage_sql(group: &GroupBy, totals: bool) -> String {
     }
     sql.push_str(" LIMIT $3");
     sql
+}
+
+/// The whole UTC days within `[from, to)`: `[first, last)`, empty (`first == last`) when the
+/// range holds no whole day.
+fn whole_days(from: i64, to: i64) -> (i64, i64) {
+    let first = from + (super::DAY_MS - from.rem_euclid(super::DAY_MS)) % super::DAY_MS;
+    let last = to - to.rem_euclid(super::DAY_MS);
+    if first < last {
+        (first, last)
+    } else {
+        (from, from)
+    }
 }
 
 impl Database {
@@ -262,10 +295,11 @@ impl Database {
         // One row past the cap tells whether the cap cut anything.
         let limit = i64::from(query.limit.unwrap_or(MAX_ROWS + 1));
         let (from, to) = (range.from_ms, range.to_ms);
+        let (first_day, last_day) = whole_days(from, to);
         let rows: Vec<(UsageRow, Option<UsageSums>)> =
-            fetch_all!(self, sql, [from, to, limit], |row| decode_usage(
-                row, group, grouped
-            ))?;
+            fetch_all!(self, sql, [from, to, limit, first_day, last_day], |row| {
+                decode_usage(row, group, grouped)
+            })?;
         let total = match rows.first() {
             Some((_, Some(total))) => *total,
             // Not grouped: the one row is the total.
@@ -388,9 +422,28 @@ mod tests {
         assert_eq!(sql.matches("OVER ()").count(), SUMMED);
         let total = usage_sql(&GroupBy::default(), false);
         assert!(
-            total.ends_with("WHERE hour_ms >= $1 AND hour_ms < $2 LIMIT $3"),
+            total.ends_with("AND (hour_ms < $4 OR hour_ms >= $5)) AS usage LIMIT $3"),
+            "{total}"
+        );
+        assert!(
+            total.contains("FROM usage_daily WHERE day_ms >= $4 AND day_ms < $5"),
             "{total}"
         );
         assert!(!total.contains("OVER"), "{total}");
+        let hourly = usage_sql(&GroupBy::parse("hour").unwrap(), true);
+        assert!(!hourly.contains("usage_daily"), "{hourly}");
+    }
+
+    #[test]
+    fn whole_days_are_read_from_the_daily_rollup() {
+        const D: i64 = 86_400_000;
+        // 06:00 on day 1 to 18:00 on day 4: days 2 and 3 are whole.
+        assert_eq!(whole_days(D + D / 4, 4 * D + 3 * D / 4), (2 * D, 4 * D));
+        assert_eq!(whole_days(2 * D, 4 * D), (2 * D, 4 * D));
+        // Within one day: none.
+        assert_eq!(
+            whole_days(D + 3_600_000, D + 7_200_000),
+            (D + 3_600_000, D + 3_600_000)
+        );
     }
 }
