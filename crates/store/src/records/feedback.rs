@@ -55,7 +55,10 @@ macro_rules! add_feedback {
         )
     };
 }
-const ADD: [(&str, fn(i64) -> i64); 2] = [
+/// An update of one rollup, and how a request's start maps to its row there.
+type RollupUpdate = (&'static str, fn(i64) -> i64);
+
+const ADD: [RollupUpdate; 2] = [
     (add_feedback!("usage_hourly", "hour_ms"), hour_of),
     (add_feedback!("usage_daily", "day_ms"), day_of),
 ];
