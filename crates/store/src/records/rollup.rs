@@ -166,6 +166,9 @@ impl UsageSums {
     }
 }
 
+/// (hour or day, provider, model, series, bucket) of a histogram count.
+type LatencyKey<'a> = (i64, &'a str, &'a str, &'static str, i32);
+
 /// What one batch adds to the rollups.
 #[derive(Default)]
 pub(crate) struct Rollup<'a> {
@@ -173,7 +176,7 @@ pub(crate) struct Rollup<'a> {
     /// The same sums per day (`UsageKey::hour_ms` holds the start of the day).
     usage_daily: HashMap<UsageKey<'a>, UsageSums, Fast>,
     /// (hour, provider, model, series, bucket) → count.
-    latency: HashMap<(i64, &'a str, &'a str, &'static str, i32), i64, Fast>,
+    latency: HashMap<LatencyKey<'a>, i64, Fast>,
     /// (hour, provider, model, kind, label) → count.
     events: HashMap<(i64, &'a str, &'a str, &'static str, &'a str), i64, Fast>,
 }
@@ -209,19 +212,20 @@ impl<'a> Rollup<'a> {
                 usage.execute(rusqlite::params_from_iter(values))?;
             }
         }
-        let mut latency = tx.prepare_cached(&format!(
-            "{LATENCY_INSERT}VALUES ({}){LATENCY_MERGE}",
-            numbered(6)
-        ))?;
-        for ((hour, provider, model, series, bucket), n) in &self.latency {
-            latency.execute(rusqlite::params![
-                hour,
-                text(provider),
-                text(model),
-                series,
-                bucket,
-                n
-            ])?;
+        let daily = self.latency_daily();
+        for ((insert, merge), groups) in LATENCY_TABLES.iter().zip([&self.latency, &daily]) {
+            let mut latency =
+                tx.prepare_cached(&format!("{insert}VALUES ({}){merge}", numbered(6)))?;
+            for ((at, provider, model, series, bucket), n) in groups {
+                latency.execute(rusqlite::params![
+                    at,
+                    text(provider),
+                    text(model),
+                    series,
+                    bucket,
+                    n
+                ])?;
+            }
         }
         let mut events = tx.prepare_cached(&format!(
             "{EVENTS_INSERT}VALUES ({}){EVENTS_MERGE}",
@@ -238,6 +242,18 @@ impl<'a> Rollup<'a> {
             ])?;
         }
         Ok(())
+    }
+
+    /// The batch's histograms summed per day.
+    fn latency_daily(&self) -> HashMap<LatencyKey<'a>, i64, Fast> {
+        let mut daily: HashMap<LatencyKey<'a>, i64, Fast> = HashMap::default();
+        for ((hour, provider, model, series, bucket), n) in &self.latency {
+            let day = hour - hour.rem_euclid(DAY_MS);
+            *daily
+                .entry((day, provider, model, series, *bucket))
+                .or_default() += n;
+        }
+        daily
     }
 
     fn add(&mut self, r: &'a RequestRecord) {
@@ -347,26 +363,29 @@ impl<'a> Rollup<'a> {
                     .map_err(err)?;
             }
         }
-        let latency: Vec<_> = self.latency.iter().collect();
-        for chunk in latency.chunks(GROUPS_PER_UPSERT * 4) {
-            let mut q = QueryBuilder::<DB>::new(LATENCY_INSERT);
-            q.push_values(
-                chunk,
-                |mut b, ((hour, provider, model, series, bucket), n)| {
-                    b.push_bind(*hour)
-                        .push_bind(text(provider))
-                        .push_bind(text(model))
-                        .push_bind(*series)
-                        .push_bind(*bucket)
-                        .push_bind(**n);
-                },
-            );
-            q.push(LATENCY_MERGE);
-            q.build()
-                .persistent(false)
-                .execute(&mut **tx)
-                .await
-                .map_err(err)?;
+        let daily = self.latency_daily();
+        for ((insert, merge), groups) in LATENCY_TABLES.iter().zip([&self.latency, &daily]) {
+            let latency: Vec<_> = groups.iter().collect();
+            for chunk in latency.chunks(GROUPS_PER_UPSERT * 4) {
+                let mut q = QueryBuilder::<DB>::new(insert);
+                q.push_values(
+                    chunk,
+                    |mut b, ((at, provider, model, series, bucket), n)| {
+                        b.push_bind(*at)
+                            .push_bind(text(provider))
+                            .push_bind(text(model))
+                            .push_bind(*series)
+                            .push_bind(*bucket)
+                            .push_bind(**n);
+                    },
+                );
+                q.push(merge);
+                q.build()
+                    .persistent(false)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(err)?;
+            }
         }
         let events: Vec<_> = self.events.iter().collect();
         for chunk in events.chunks(GROUPS_PER_UPSERT * 4) {
@@ -406,10 +425,18 @@ fn numbered(n: usize) -> String {
         .join(", ")
 }
 
-const LATENCY_INSERT: &str =
-    "INSERT INTO latency_hourly (hour_ms, provider, model, series, bucket, n) ";
-const LATENCY_MERGE: &str = " ON CONFLICT (hour_ms, provider, model, series, bucket) \
-    DO UPDATE SET n = latency_hourly.n + excluded.n";
+/// The histogram tables' upserts: `latency_hourly` by `hour_ms`, `latency_daily` by `day_ms`.
+static LATENCY_TABLES: LazyLock<[(String, String); 2]> = LazyLock::new(|| {
+    [("latency_hourly", "hour_ms"), ("latency_daily", "day_ms")].map(|(table, time)| {
+        (
+            format!("INSERT INTO {table} ({time}, provider, model, series, bucket, n) "),
+            format!(
+                " ON CONFLICT ({time}, provider, model, series, bucket) \
+                 DO UPDATE SET n = {table}.n + excluded.n"
+            ),
+        )
+    })
+});
 const EVENTS_INSERT: &str = "INSERT INTO events_hourly (hour_ms, provider, model, kind, label, n) ";
 const EVENTS_MERGE: &str = " ON CONFLICT (hour_ms, provider, model, kind, label) \
     DO UPDATE SET n = events_hourly.n + excluded.n";

@@ -1,6 +1,7 @@
 //! The latency report: p50/p95/p99 of latency and time to first token per provider and model,
-//! from the log-scale histograms of `latency_hourly` (summed over the range, read in Rust), with
-//! the request and error counts of `usage_hourly`. The two scans run side by side.
+//! from the log-scale histograms of `latency_daily` and `latency_hourly` (summed over the range,
+//! read in Rust), with the request and error counts of the usage rollups. The two scans run side
+//! by side.
 
 use std::collections::BTreeMap;
 
@@ -13,12 +14,21 @@ use crate::error::StoreError;
 use crate::records::query_error;
 use crate::records::rollup::bucket_value_ms;
 
+// Whole days `[$3, $4)` come from the daily rollups, the edge hours of `[$1, $2)` from the
+// hourly ones (see `usage::whole_days`).
 const LATENCY_BUCKETS: &str = "SELECT provider, model, series, bucket, CAST(SUM(n) AS BIGINT) \
-    FROM latency_hourly WHERE hour_ms >= $1 AND hour_ms < $2 \
+    FROM (SELECT provider, model, series, bucket, n FROM latency_daily \
+          WHERE day_ms >= $3 AND day_ms < $4 \
+          UNION ALL SELECT provider, model, series, bucket, n FROM latency_hourly \
+          WHERE hour_ms >= $1 AND hour_ms < $2 AND (hour_ms < $3 OR hour_ms >= $4)) AS h \
     GROUP BY provider, model, series, bucket";
 const LATENCY_REQUESTS: &str = "SELECT provider, model, CAST(SUM(requests) AS BIGINT), \
-    CAST(SUM(errors) AS BIGINT) FROM usage_hourly \
-    WHERE hour_ms >= $1 AND hour_ms < $2 AND provider <> '' GROUP BY provider, model";
+    CAST(SUM(errors) AS BIGINT) \
+    FROM (SELECT provider, model, requests, errors FROM usage_daily \
+          WHERE day_ms >= $3 AND day_ms < $4 \
+          UNION ALL SELECT provider, model, requests, errors FROM usage_hourly \
+          WHERE hour_ms >= $1 AND hour_ms < $2 AND (hour_ms < $3 OR hour_ms >= $4)) AS u \
+    WHERE provider <> '' GROUP BY provider, model";
 
 /// Latency or time-to-first-token percentiles of one provider and model, read from the
 /// histogram: each value is the middle of its bucket, within about 4.5 % of the true one.
@@ -94,9 +104,13 @@ impl Database {
     pub async fn latency_report(&self, range: TimeRange) -> Result<LatencyReport, StoreError> {
         let range = range.hours();
         let (from, to) = (range.from_ms, range.to_ms);
+        let (first_day, last_day) = super::usage::whole_days(from, to);
         let buckets = async {
-            let rows: Vec<(String, String, String, i32, i64)> =
-                fetch_all!(self, LATENCY_BUCKETS, [from, to], |row| {
+            let rows: Vec<(String, String, String, i32, i64)> = fetch_all!(
+                self,
+                LATENCY_BUCKETS,
+                [from, to, first_day, last_day],
+                |row| {
                     Ok::<_, sqlx::Error>((
                         row.try_get(0)?,
                         row.try_get(1)?,
@@ -104,19 +118,24 @@ impl Database {
                         row.try_get(3)?,
                         row.try_get(4)?,
                     ))
-                })?;
+                }
+            )?;
             Ok::<_, StoreError>(rows)
         };
         let counts = async {
-            let rows: Vec<(String, String, i64, i64)> =
-                fetch_all!(self, LATENCY_REQUESTS, [from, to], |row| {
+            let rows: Vec<(String, String, i64, i64)> = fetch_all!(
+                self,
+                LATENCY_REQUESTS,
+                [from, to, first_day, last_day],
+                |row| {
                     Ok::<_, sqlx::Error>((
                         row.try_get(0)?,
                         row.try_get(1)?,
                         row.try_get(2)?,
                         row.try_get(3)?,
                     ))
-                })?;
+                }
+            )?;
             Ok::<_, StoreError>(rows)
         };
         // Two scans of two tables: side by side on two connections.

@@ -274,7 +274,7 @@ fn usage_sql(group: &GroupBy, totals: bool) -> String {
 
 /// The whole UTC days within `[from, to)`: `[first, last)`, empty (`first == last`) when the
 /// range holds no whole day.
-fn whole_days(from: i64, to: i64) -> (i64, i64) {
+pub(super) fn whole_days(from: i64, to: i64) -> (i64, i64) {
     let first = from + (super::DAY_MS - from.rem_euclid(super::DAY_MS)) % super::DAY_MS;
     let last = to - to.rem_euclid(super::DAY_MS);
     if first < last {
