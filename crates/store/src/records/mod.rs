@@ -195,9 +195,9 @@ where
 /// The JSON columns of one record, encoded before any statement is built so that a failure
 /// leaves nothing half-done.
 pub(crate) struct RowJson {
-    pub(crate) tags: String,
+    pub(crate) tags: Cow<'static, str>,
     pub(crate) attempts: String,
-    pub(crate) guardrails: String,
+    pub(crate) guardrails: Cow<'static, str>,
 }
 
 pub(crate) fn encode_json(rows: &[RequestRecord]) -> Result<Vec<RowJson>, StoreError> {
@@ -273,7 +273,7 @@ fn push_record<DB>(
     b.push_bind(opt_text(&r.user));
     b.push_bind(opt_text(&r.team));
     b.push_bind(opt_text(&r.feature));
-    b.push_bind(json.tags.as_str());
+    b.push_bind(json.tags.as_ref());
     b.push_unseparated(json_cast);
     b.push_bind(text(&r.requested_model));
     b.push_bind(opt_text(&r.route));
@@ -295,7 +295,7 @@ fn push_record<DB>(
     b.push_bind(r.ttft_ms.filter(|v| v.is_finite()));
     b.push_bind(json.attempts.as_str());
     b.push_unseparated(json_cast);
-    b.push_bind(json.guardrails.as_str());
+    b.push_bind(json.guardrails.as_ref());
     b.push_unseparated(json_cast);
     b.push_bind(r.client_disconnected);
     b.push_bind(opt_text(&r.downgraded_from));
@@ -351,9 +351,13 @@ fn attempts_json(attempts: &[AttemptRecord]) -> Result<String, serde_json::Error
     serde_json::to_string(&attempts)
 }
 
-fn strings_json(items: &[String]) -> Result<String, serde_json::Error> {
+/// Most records have no tags and no guardrail actions: `[]` costs no allocation.
+fn strings_json(items: &[String]) -> Result<Cow<'static, str>, serde_json::Error> {
+    if items.is_empty() {
+        return Ok(Cow::Borrowed("[]"));
+    }
     let items: Vec<Cow<'_, str>> = items.iter().map(|s| text(s)).collect();
-    serde_json::to_string(&items)
+    serde_json::to_string(&items).map(Cow::Owned)
 }
 
 #[cfg(test)]
