@@ -118,12 +118,23 @@ async fn call(args: &KeysArgs) -> Result<Value, String> {
             .post(format!("{base}/admin/keys/{id}/rotate"))
             .json(&json!({ "grace": grace })),
     };
-    let request = match &args.admin_key {
+    send(request, args.admin_key.as_deref(), base, 30).await
+}
+
+/// Sends an admin API request with the admin key (if any) and returns its JSON body, or an
+/// error a user can act on: the gateway unreachable, or its error message.
+pub async fn send(
+    request: reqwest::RequestBuilder,
+    admin_key: Option<&str>,
+    base: &str,
+    timeout_secs: u64,
+) -> Result<Value, String> {
+    let request = match admin_key {
         Some(key) => request.bearer_auth(key),
         None => request,
     };
     let response = request
-        .timeout(std::time::Duration::from_secs(30))
+        .timeout(std::time::Duration::from_secs(timeout_secs))
         .send()
         .await
         .map_err(|e| {

@@ -108,27 +108,7 @@ async fn fetch(args: &ReportArgs) -> Result<Value, String> {
     let url = reqwest::Url::parse_with_params(&format!("{base}/admin/reports/{path}"), &query)
         .map_err(|e| format!("--url {base}: {e}"))?;
     let request = reqwest::Client::new().get(url);
-    let request = match &args.admin_key {
-        Some(key) => request.bearer_auth(key),
-        None => request,
-    };
-    let response = request
-        .timeout(std::time::Duration::from_secs(120))
-        .send()
-        .await
-        .map_err(|e| {
-            format!("cannot reach the gateway at {base}: {e} (set --url or SWITCHYARD_URL)")
-        })?;
-    let status = response.status();
-    let body: Value = response
-        .json()
-        .await
-        .map_err(|e| format!("the gateway answered {status} with a body that is not JSON: {e}"))?;
-    if !status.is_success() {
-        let message = body["error"]["message"].as_str().unwrap_or("(no message)");
-        return Err(format!("the gateway answered {status}: {message}"));
-    }
-    Ok(body)
+    switchyard_server::cli::send(request, args.admin_key.as_deref(), base, 120).await
 }
 
 /// The usage columns after the group's: header, and how a row's metrics print.
