@@ -183,29 +183,6 @@ pub struct AlertsConfig {
     pub spend_anomaly: Option<AnomalyConfig>,
 }
 
-#[cfg(test)]
-mod tests {
-    use crate::config::Config;
-
-    fn load(yaml: &str) -> Result<Config, String> {
-        Config::from_yaml(yaml, &|_| None).map_err(|e| e.to_string())
-    }
-
-    #[test]
-    fn bad_telemetry_and_alert_settings_name_their_key() {
-        let e = load("telemetry: {otlp: {endpoint: \"collector:4318\"}}").unwrap_err();
-        assert!(e.contains("telemetry.otlp.endpoint"), "{e}");
-        let e = load("telemetry: {otlp: {endpoint: \"http://c/v1/traces\", sample_ratio: 2}}")
-            .unwrap_err();
-        assert!(e.contains("telemetry.otlp.sample_ratio"), "{e}");
-        let e = load("alerts: {spend_anomaly: {factor: 0.5}}").unwrap_err();
-        assert!(e.contains("alerts.spend_anomaly.factor"), "{e}");
-        let c = load("alerts: {spend_anomaly: {}}\nrecords: {retention_days: 30}").unwrap();
-        assert_eq!(c.alerts.spend_anomaly.unwrap().factor, 5.0);
-        assert_eq!(c.records.retention_days, 30);
-    }
-}
-
 fn default_true() -> bool {
     true
 }
@@ -235,4 +212,27 @@ fn default_baseline_days() -> u32 {
 }
 fn default_check_every() -> Duration {
     Duration::from_secs(60)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    fn load(yaml: &str) -> Result<Config, String> {
+        Config::from_yaml(yaml, &|_| None).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn bad_telemetry_and_alert_settings_name_their_key() {
+        let e = load("telemetry: {otlp: {endpoint: \"collector:4318\"}}").unwrap_err();
+        assert!(e.contains("telemetry.otlp.endpoint"), "{e}");
+        let e = load("telemetry: {otlp: {endpoint: \"http://c/v1/traces\", sample_ratio: 2}}")
+            .unwrap_err();
+        assert!(e.contains("telemetry.otlp.sample_ratio"), "{e}");
+        let e = load("alerts: {spend_anomaly: {factor: 0.5}}").unwrap_err();
+        assert!(e.contains("alerts.spend_anomaly.factor"), "{e}");
+        let c = load("alerts: {spend_anomaly: {}}\nrecords: {retention_days: 30}").unwrap();
+        assert_eq!(c.alerts.spend_anomaly.unwrap().factor, 5.0);
+        assert_eq!(c.records.retention_days, 30);
+    }
 }
