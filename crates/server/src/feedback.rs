@@ -19,6 +19,9 @@ use switchyard_store::{Database, Feedback};
 use crate::egress;
 use crate::ingress::{Shared, read_json};
 
+/// How long feedback for a request not found yet waits for the buffered records to be written.
+const FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Longest comment kept.
 const MAX_COMMENT_BYTES: usize = 4096;
 
@@ -52,7 +55,9 @@ pub async fn post(State(app): Shared, request: Request<Body>) -> Response {
             Ok(Some(t)) => Some(t),
             // Just answered? Its record may still be in the buffer: write it out, look again.
             Ok(None) => {
-                app.gateway.recorder().flush().await;
+                // Bounded: with the database down the writer may be retrying for a while.
+                let flushed = app.gateway.recorder().flush();
+                let _ = tokio::time::timeout(FLUSH_WAIT, flushed).await;
                 db.feedback_target(&body.request_id).await.map_err(store)?
             }
             Err(e) => return Err(store(e)),

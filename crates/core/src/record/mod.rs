@@ -208,6 +208,8 @@ pub struct Recorder {
 pub struct RecorderTask {
     handle: tokio::task::JoinHandle<()>,
     close: tokio::sync::oneshot::Sender<()>,
+    /// Seen by a write being retried, which then stops retrying.
+    stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Recorder {
@@ -222,9 +224,19 @@ impl Recorder {
             durable,
             side,
             stats: stats.clone(),
+            given_up: Default::default(),
+            stopping: Default::default(),
         };
+        let stopping = writer.stopping.clone();
         let handle = tokio::spawn(writer.run(rx, closed));
-        (Recorder { tx, stats }, RecorderTask { handle, close })
+        (
+            Recorder { tx, stats },
+            RecorderTask {
+                handle,
+                close,
+                stopping,
+            },
+        )
     }
 
     pub fn record(&self, record: RequestRecord) {
@@ -271,6 +283,7 @@ impl RecorderTask {
     /// Stops accepting records (later ones are counted as dropped) and waits until every
     /// record already buffered is written.
     pub async fn finish(self) {
+        self.stopping.store(true, Ordering::Relaxed);
         let _ = self.close.send(());
         let _ = self.handle.await;
     }
@@ -283,6 +296,11 @@ struct Writer {
     durable: Vec<Arc<dyn RecordSink>>,
     side: Vec<Side>,
     stats: Arc<RecorderStats>,
+    /// Set once shutdown gave up a batch: the database is gone, and each later batch gets one
+    /// attempt, so that a dead database cannot hold the exit up batch after batch.
+    given_up: std::sync::atomic::AtomicBool,
+    /// Set when shutdown begins, also while a batch is being retried.
+    stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A best-effort sink on a task of its own.
@@ -402,7 +420,10 @@ impl Writer {
             while let Err(e) = sink.write(&batch).await {
                 tries += 1;
                 self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
-                if closing && tries >= RETRIES_WHEN_CLOSING {
+                let closing = closing || self.stopping.load(Ordering::Relaxed);
+                let given_up = self.given_up.load(Ordering::Relaxed);
+                if closing && (given_up || tries >= RETRIES_WHEN_CLOSING) {
+                    self.given_up.store(true, Ordering::Relaxed);
                     self.stats
                         .lost
                         .fetch_add(batch.len() as u64, Ordering::Relaxed);
@@ -500,6 +521,22 @@ mod tests {
         assert_eq!(recorder.stats().write_errors.load(Ordering::Relaxed), 4);
         assert_eq!(recorder.stats().lost.load(Ordering::Relaxed), 0);
         task.finish().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dead_database_does_not_hold_shutdown_up_batch_after_batch() {
+        let sink = Arc::new(Flaky {
+            failures: AtomicU64::new(u64::MAX),
+            inner: Memory::default(),
+        });
+        let (recorder, task) = Recorder::spawn(vec![sink.clone()], 2_000);
+        for i in 0..1_200 {
+            recorder.record(numbered(i));
+        }
+        task.finish().await;
+        // Three batches (512, 512, 176): the first is tried three times, the others once.
+        assert_eq!(recorder.stats().write_errors.load(Ordering::Relaxed), 5);
+        assert_eq!(recorder.stats().lost.load(Ordering::Relaxed), 1_200);
     }
 
     #[tokio::test]
