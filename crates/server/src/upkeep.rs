@@ -16,10 +16,9 @@ use std::sync::Arc;
 use crate::ingress::AppState;
 use switchyard_core::config::AnomalyConfig;
 use switchyard_core::request::unix_ms;
+use switchyard_store::records::rollup::{DAY_MS, HOUR_MS, hour_of};
 use switchyard_store::{Database, SpendOwner, SpendWindow};
 
-const HOUR_MS: i64 = 3_600_000;
-const DAY_MS: i64 = 24 * HOUR_MS;
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
 /// Starts the upkeep tasks; abort the handles on shutdown.
@@ -102,7 +101,7 @@ async fn watch_spend(db: Database, app: Arc<AppState>, every: Duration) {
             continue;
         };
         let now = unix_ms();
-        let hour = now - now.rem_euclid(HOUR_MS);
+        let hour = hour_of(now);
         // The last full hour and the one under way, so that a loop that starts at :59 counts.
         let recent_from = hour - HOUR_MS;
         let recent_hours = 1.0 + (now - hour) as f64 / HOUR_MS as f64;

@@ -17,9 +17,9 @@
 
 use serde::Serialize;
 
+pub use crate::records::rollup::DAY_MS;
 use crate::records::rollup::{HOUR_MS, hour_of};
 
-pub const DAY_MS: i64 = 24 * HOUR_MS;
 /// The most rows a usage report returns without a `limit`; past it the report says `truncated`.
 pub const MAX_ROWS: u32 = 100_000;
 

@@ -5,7 +5,7 @@
 use sqlx::Row;
 
 use super::query_error;
-use super::rollup::{DAY_MS, hour_of};
+use super::rollup::{day_of, hour_of};
 use crate::db::{Database, POSTGRES, SQLITE};
 use crate::error::StoreError;
 
@@ -62,10 +62,6 @@ const ADD: [RollupUpdate; 2] = [
     (add_feedback!("usage_hourly", "hour_ms"), hour_of),
     (add_feedback!("usage_daily", "day_ms"), day_of),
 ];
-
-fn day_of(ms: i64) -> i64 {
-    ms - ms.rem_euclid(DAY_MS)
-}
 
 impl Database {
     /// Whose request `request_id` is; `None` when no such request is stored.

@@ -28,6 +28,11 @@ const BUCKETS_PER_OCTAVE: f64 = 8.0;
 /// Groups per upsert statement (26 parameters each).
 const GROUPS_PER_UPSERT: usize = 256;
 
+/// The start of the UTC day that `ms` falls in.
+pub fn day_of(ms: i64) -> i64 {
+    ms - ms.rem_euclid(DAY_MS)
+}
+
 /// The start of the hour that `ms` falls in.
 pub fn hour_of(ms: i64) -> i64 {
     ms - ms.rem_euclid(HOUR_MS)
@@ -248,7 +253,7 @@ impl<'a> Rollup<'a> {
     fn latency_daily(&self) -> HashMap<LatencyKey<'a>, i64, Fast> {
         let mut daily: HashMap<LatencyKey<'a>, i64, Fast> = HashMap::default();
         for ((hour, provider, model, series, bucket), n) in &self.latency {
-            let day = hour - hour.rem_euclid(DAY_MS);
+            let day = day_of(*hour);
             *daily
                 .entry((day, provider, model, series, *bucket))
                 .or_default() += n;
@@ -272,7 +277,7 @@ impl<'a> Rollup<'a> {
         };
         let delta = UsageSums::of(r);
         let daily = UsageKey {
-            hour_ms: r.started_at_ms - r.started_at_ms.rem_euclid(DAY_MS),
+            hour_ms: day_of(r.started_at_ms),
             ..key
         };
         self.usage.entry(key).or_default().add(&delta);
