@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
+/// Where the admin API is, and the key for it: shared by every command that calls it.
 #[derive(Args)]
-pub struct KeysArgs {
+pub struct GatewayArgs {
     /// The gateway's base URL.
     #[arg(
         long,
@@ -16,7 +17,7 @@ pub struct KeysArgs {
         default_value = "http://127.0.0.1:4000",
         global = true
     )]
-    url: String,
+    pub url: String,
     /// An admin key (one of auth.admin_keys).
     #[arg(
         long,
@@ -24,7 +25,35 @@ pub struct KeysArgs {
         global = true,
         hide_env_values = true
     )]
-    admin_key: Option<String>,
+    pub admin_key: Option<String>,
+}
+
+impl GatewayArgs {
+    /// The base URL without a trailing slash.
+    pub fn base(&self) -> &str {
+        self.url.trim_end_matches('/')
+    }
+
+    /// Sends an admin API request to this gateway (see [`send`]).
+    pub async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        timeout_secs: u64,
+    ) -> Result<Value, String> {
+        send(
+            request,
+            self.admin_key.as_deref(),
+            self.base(),
+            timeout_secs,
+        )
+        .await
+    }
+}
+
+#[derive(Args)]
+pub struct KeysArgs {
+    #[command(flatten)]
+    gateway: GatewayArgs,
     #[command(subcommand)]
     command: KeysCommand,
 }
@@ -99,7 +128,7 @@ pub fn run(args: KeysArgs) -> ExitCode {
 }
 
 async fn call(args: &KeysArgs) -> Result<Value, String> {
-    let base = args.url.trim_end_matches('/');
+    let base = args.gateway.base();
     let client = reqwest::Client::new();
     let request = match &args.command {
         KeysCommand::Create(c) => client
@@ -118,12 +147,12 @@ async fn call(args: &KeysArgs) -> Result<Value, String> {
             .post(format!("{base}/admin/keys/{id}/rotate"))
             .json(&json!({ "grace": grace })),
     };
-    send(request, args.admin_key.as_deref(), base, 30).await
+    args.gateway.send(request, 30).await
 }
 
 /// Sends an admin API request with the admin key (if any) and returns its JSON body, or an
 /// error a user can act on: the gateway unreachable, or its error message.
-pub async fn send(
+async fn send(
     request: reqwest::RequestBuilder,
     admin_key: Option<&str>,
     base: &str,

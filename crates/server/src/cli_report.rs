@@ -11,22 +11,8 @@ use serde_json::Value;
 
 #[derive(Args)]
 pub struct ReportArgs {
-    /// The gateway's base URL.
-    #[arg(
-        long,
-        env = "SWITCHYARD_URL",
-        default_value = "http://127.0.0.1:4000",
-        global = true
-    )]
-    url: String,
-    /// An admin key (one of auth.admin_keys).
-    #[arg(
-        long,
-        env = "SWITCHYARD_ADMIN_KEY",
-        global = true,
-        hide_env_values = true
-    )]
-    admin_key: Option<String>,
+    #[command(flatten)]
+    gateway: switchyard_server::cli::GatewayArgs,
     /// Start of the range: RFC 3339, a UTC date (2026-01-05) or epoch ms; default: 30 days
     /// before --to. Rounded down to the hour.
     #[arg(long, global = true)]
@@ -93,7 +79,7 @@ pub fn run(args: ReportArgs) -> ExitCode {
 
 /// `GET /admin/reports/…` with the arguments as query parameters.
 async fn fetch(args: &ReportArgs) -> Result<Value, String> {
-    let base = args.url.trim_end_matches('/');
+    let base = args.gateway.base();
     let (path, mut query) = match &args.report {
         Report::Usage { group_by, limit } => {
             let mut query = vec![("group_by", group_by.clone())];
@@ -108,7 +94,7 @@ async fn fetch(args: &ReportArgs) -> Result<Value, String> {
     let url = reqwest::Url::parse_with_params(&format!("{base}/admin/reports/{path}"), &query)
         .map_err(|e| format!("--url {base}: {e}"))?;
     let request = reqwest::Client::new().get(url);
-    switchyard_server::cli::send(request, args.admin_key.as_deref(), base, 120).await
+    args.gateway.send(request, 120).await
 }
 
 /// The usage columns after the group's: header, and how a row's metrics print.
