@@ -61,6 +61,10 @@ impl GuardChain {
     ) -> Result<(), GatewayError> {
         for g in &self.guards {
             let verdict = g.check_request(request).await;
+            if matches!(verdict, Verdict::Redacted(_)) {
+                // The client's own body still holds what was redacted: translate instead.
+                request.origin.native = None;
+            }
             self.note(g.as_ref(), verdict, actions)?;
         }
         Ok(())

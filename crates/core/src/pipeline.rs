@@ -358,6 +358,11 @@ impl Gateway {
         let traits = Traits::of_chat(&request, &ctx.headers, &admitted.key_tags, prompt_estimate);
         let plan = runtime.router.plan(&request.model, &traits, &self.health)?;
         ledger.record.route = plan.route.clone();
+        request.origin.drop_unsupported_params = plan
+            .route
+            .as_ref()
+            .and_then(|r| runtime.config.routes.get(r))
+            .is_some_and(|r| r.drop_unsupported_params);
         if let Some(cap) = body_cap(&runtime, plan.route.as_deref()) {
             ledger.keep_bodies(cap, &request);
         }

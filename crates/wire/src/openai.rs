@@ -43,6 +43,36 @@ pub struct ChatCompletionRequest {
     pub n: Option<u32>,
     #[serde(flatten)]
     pub extra: Extra,
+    /// Set by the gateway, never on the wire: how the request reached it and what its route
+    /// allows the adapters to do with it.
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+/// Where a canonical request came from, for the adapters.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Origin {
+    /// The client's own body when it spoke another dialect than OpenAI chat completions. An
+    /// adapter that speaks that dialect sends it as it came (with the upstream model name), so
+    /// nothing is lost in a round trip through the canonical structs; every other adapter
+    /// translates the canonical request. A stage that rewrites the request (a guardrail's
+    /// redaction) clears it.
+    pub native: Option<std::sync::Arc<Native>>,
+    /// The route says `drop_unsupported_params`: parameters a provider cannot honour are
+    /// dropped instead of refused.
+    pub drop_unsupported_params: bool,
+}
+
+/// A client's request body in its own dialect.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Native {
+    /// `POST /v1/messages`, with the `anthropic-beta` header the client sent.
+    Anthropic {
+        body: serde_json::Value,
+        beta: Option<String>,
+    },
+    /// `POST /v1/responses`.
+    Responses { body: serde_json::Value },
 }
 
 impl ChatCompletionRequest {

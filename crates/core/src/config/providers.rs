@@ -226,6 +226,10 @@ pub struct ModelConfig {
     /// What the model can do; empty means "no restriction".
     #[serde(default)]
     pub capabilities: Vec<Capability>,
+    /// Parameters this model's provider cannot honour (`n > 1` on Anthropic, `logprobs` on
+    /// Bedrock…) are dropped instead of refused with a 400.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drop_unsupported_params: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

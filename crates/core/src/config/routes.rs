@@ -32,6 +32,9 @@ pub struct RouteConfig {
     /// redaction, cut at `records.max_body_size`). Off by default.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub record_bodies: bool,
+    /// Parameters a target's provider cannot honour are dropped instead of refused with a 400.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drop_unsupported_params: bool,
 }
 
 /// A route target: a model name, or a model with a weight for the `weighted` strategy.

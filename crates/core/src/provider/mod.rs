@@ -11,6 +11,7 @@ pub mod anthropic;
 pub mod http;
 pub mod mock;
 pub mod openai;
+pub mod params;
 
 use std::collections::BTreeMap;
 use std::pin::Pin;
@@ -106,6 +107,8 @@ pub struct Deployment {
     pub context_window: Option<u32>,
     pub default_max_tokens: u32,
     pub capabilities: Vec<Capability>,
+    /// The model's `drop_unsupported_params`.
+    pub drop_unsupported_params: bool,
 }
 
 impl Deployment {
@@ -155,6 +158,7 @@ pub fn build_all(
                 context_window: m.context_window,
                 default_max_tokens: m.default_max_tokens.unwrap_or(4096),
                 capabilities: m.capabilities.clone(),
+                drop_unsupported_params: m.drop_unsupported_params,
             }))
         })
         .collect::<Result<Vec<_>, String>>()?;
