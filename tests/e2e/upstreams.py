@@ -41,6 +41,12 @@ Scenario control -- chosen by the upstream model name, or by a magic word
 * ``parallel-tools``   like ``tool`` with two calls (Paris, then London)
 * ``error-after-200``  (Anthropic) some text, then ``event: error`` with
                        ``overloaded_error``
+* ``overloaded``       (Anthropic) 529 ``overloaded_error``
+* ``thinking``         (Anthropic) like ``tool``, each answer opened by a thinking
+                       block with a signature; as the real API does with
+                       thinking on, a later turn whose tool-calling assistant
+                       message does not start with an issued thinking block
+                       (signature intact) is refused with a 400
 * anything else        a plain text answer (honours ``max_tokens``: one token
                        per word, finish ``length`` / stop_reason ``max_tokens``)
 
@@ -77,6 +83,8 @@ SCENARIOS = (
     "tool",
     "parallel-tools",
     "error-after-200",
+    "overloaded",
+    "thinking",
 )
 
 SLOW_CHUNKS = ["one ", "two ", "three ", "four ", "five"]
@@ -803,6 +811,13 @@ def validate_anthropic(body: Any) -> str | None:
 class AnthropicUpstream(MockUpstream):
     name = "anthropic"
 
+    def __init__(self, api_keys: set[str] | list[str] | tuple[str, ...]) -> None:
+        super().__init__(api_keys)
+        self.signatures: set[str] = set()  # thinking signatures issued, as the real API can verify them
+
+    def _check_thinking(self, body: Any) -> str | None:
+        return _thinking_problem(body, self.signatures)
+
     def handle(self, h: _Handler, rec: Recorded) -> None:
         key = rec.headers.get("x-api-key")
         auth = rec.headers.get("authorization", "")
@@ -847,6 +862,17 @@ class AnthropicUpstream(MockUpstream):
             rec.response["status"] = 500
             h.send_json(500, _ant_error("api_error", "Internal server error"), headers=headers)
             return
+        if scenario == "overloaded":
+            rec.response["status"] = 529
+            h.send_json(529, _ant_error("overloaded_error", "Overloaded"), headers=headers)
+            return
+        if scenario == "thinking":
+            problem = self._check_thinking(body)
+            if problem is not None:
+                rec.response["status"] = 400
+                rec.response["error"] = problem
+                h.send_json(400, _ant_error("invalid_request_error", problem), headers=headers)
+                return
         if scenario == "bad-request":
             rec.response["status"] = 400
             h.send_json(
@@ -878,7 +904,12 @@ class AnthropicUpstream(MockUpstream):
         blocks: list[tuple[str, Any]] = []
         stop_reason = "end_turn"
         stop_sequence = None
-        if scenario in ("tool", "parallel-tools") and not last_results:
+        if scenario == "thinking":
+            signature = "sig-" + uuid.uuid4().hex
+            self.signatures.add(signature)
+            blocks.append(("thinking", ("Let me think about the weather.", signature)))
+            rec.response["signature"] = signature
+        if scenario in ("tool", "parallel-tools", "thinking") and not last_results:
             tools = body.get("tools") or []
             name = "get_weather"
             tc = body.get("tool_choice") or {}
@@ -890,7 +921,7 @@ class AnthropicUpstream(MockUpstream):
             for inp in TOOL_INPUTS_PARALLEL if scenario == "parallel-tools" else [TOOL_INPUT]:
                 blocks.append(("tool_use", {"id": "toolu_" + uuid.uuid4().hex[:22], "name": name, "input": dict(inp)}))
             stop_reason = "tool_use"
-        elif scenario in ("tool", "parallel-tools"):
+        elif scenario in ("tool", "parallel-tools", "thinking"):
             texts = []
             for res in last_results:
                 rc = res.get("content")
@@ -912,6 +943,7 @@ class AnthropicUpstream(MockUpstream):
             blocks.append(("text", words))
 
         output_tokens = sum(len(b[1]) if b[0] == "text" else 30 for b in blocks)
+        rec.response["thinking_blocks"] = [b[1] for b in blocks if b[0] == "thinking"]
         usage_full = {
             "input_tokens": ANTHROPIC_INPUT_TOKENS,
             "cache_creation_input_tokens": ANTHROPIC_CACHE_CREATION,
@@ -941,6 +973,8 @@ class AnthropicUpstream(MockUpstream):
             for kind, val in blocks:
                 if kind == "text":
                     content.append({"type": "text", "text": "".join(val)})
+                elif kind == "thinking":
+                    content.append({"type": "thinking", "thinking": val[0], "signature": val[1]})
                 else:
                     content.append({"type": "tool_use", **val})
             rec.response["text"] = "".join("".join(v) for k, v in blocks if k == "text")
@@ -982,7 +1016,12 @@ class AnthropicUpstream(MockUpstream):
         )
         sent = 0
         for index, (kind, val) in enumerate(blocks):
-            if kind == "text":
+            if kind == "thinking":
+                start = {"type": "thinking", "thinking": "", "signature": ""}
+                event("content_block_start", {"type": "content_block_start", "index": index, "content_block": start})
+                for delta in ({"type": "thinking_delta", "thinking": val[0]}, {"type": "signature_delta", "signature": val[1]}):
+                    event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+            elif kind == "text":
                 event(
                     "content_block_start",
                     {"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}},
@@ -1046,6 +1085,27 @@ class AnthropicUpstream(MockUpstream):
         )
         event("message_stop", {"type": "message_stop"})
         h.end_chunks()
+
+
+def _thinking_problem(body: Any, signatures: set[str]) -> str | None:
+    """What the real API says when thinking is on and an earlier tool-calling turn lost its
+    thinking block, or carries a signature it never issued."""
+    if not isinstance(body.get("thinking"), dict) or body["thinking"].get("type") != "enabled":
+        return None
+    for i, msg in enumerate(body["messages"]):
+        content = msg.get("content")
+        if msg.get("role") != "assistant" or not isinstance(content, list):
+            continue
+        if any(b.get("type") == "tool_use" for b in content) and content[0].get("type") not in ("thinking", "redacted_thinking"):
+            return (
+                f"messages.{i}.content.0.type: Expected `thinking` or `redacted_thinking`, but found "
+                f"`{content[0].get('type')}`. When `thinking` is enabled, a final `assistant` message must start "
+                "with a thinking block."
+            )
+        for j, b in enumerate(content):
+            if b.get("type") == "thinking" and b.get("signature") not in signatures:
+                return f"messages.{i}.content.{j}: Invalid `signature` in `thinking` block"
+    return None
 
 
 def start_upstreams(openai_keys: Any, anthropic_keys: Any) -> tuple[OpenAIUpstream, AnthropicUpstream]:

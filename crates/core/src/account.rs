@@ -321,7 +321,7 @@ impl Stream for AccountedStream {
                 }
                 this.usage = Some(u);
             }
-            if chunk.choices.is_empty() && chunk.usage.is_none() {
+            if chunk.choices.is_empty() && chunk.usage.is_none() && chunk.native.is_none() {
                 continue; // a usage chunk the client did not ask for
             }
             let mut first_content = false;

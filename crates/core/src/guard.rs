@@ -89,6 +89,10 @@ impl GuardChain {
     ) -> Result<(), GatewayError> {
         for g in &self.guards {
             let verdict = g.check_chunk(chunk);
+            if matches!(verdict, Verdict::Redacted(_)) {
+                // The upstream's own frames still hold what was redacted.
+                chunk.native = None;
+            }
             self.note(g.as_ref(), verdict, actions)?;
         }
         Ok(())

@@ -135,8 +135,9 @@ impl Served {
 #[allow(clippy::large_enum_variant)]
 pub enum ChatResponse {
     Complete(ChatCompletionResponse, Served),
-    /// An OpenAI chat completion as the upstream encoded it.
-    Raw(bytes::Bytes, Served),
+    /// A whole response as the upstream encoded it: an OpenAI chat completion, or the object of
+    /// the client's own dialect (see [`crate::provider::BodyKind`]).
+    Raw(RawResponse, Served),
     /// Boxed: the stream carries the whole request record with it.
     Stream(Box<AccountedStream>, Served),
 }
@@ -291,7 +292,7 @@ impl Gateway {
             Ok(ChatOutcome::Raw(raw, served)) => {
                 ledger.keep_response(|| Some(String::from_utf8_lossy(&raw.body).into_owned()));
                 ledger.close_ok(raw.usage.as_ref());
-                Ok(ChatResponse::Raw(raw.body, served))
+                Ok(ChatResponse::Raw(raw, served))
             }
             Ok(ChatOutcome::Stream(stream, served, wants_usage, prompt_estimate)) => {
                 let deadline = ctx.received + self.runtime.load().config.server.request_deadline;

@@ -12,6 +12,10 @@ use http::HeaderMap;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
     ChatCompletions,
+    /// Anthropic's `POST /v1/messages`.
+    Messages,
+    /// OpenAI's `POST /v1/responses`.
+    Responses,
     Embeddings,
     Models,
     Admin,
@@ -21,6 +25,8 @@ impl Endpoint {
     pub fn as_str(self) -> &'static str {
         match self {
             Endpoint::ChatCompletions => "chat.completions",
+            Endpoint::Messages => "messages",
+            Endpoint::Responses => "responses",
             Endpoint::Embeddings => "embeddings",
             Endpoint::Models => "models",
             Endpoint::Admin => "admin",
@@ -40,7 +46,7 @@ pub struct RequestContext {
     pub headers: HeaderMap,
     /// The caller's W3C trace context (`traceparent`), or a fresh trace.
     pub trace: TraceContext,
-    /// The API the client spoke: `openai` or `anthropic`.
+    /// The API the client spoke: `openai`, `anthropic` or `responses`.
     pub dialect: &'static str,
 }
 

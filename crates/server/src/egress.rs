@@ -14,6 +14,7 @@ use futures_util::{StreamExt, stream};
 use serde::Serialize;
 use switchyard_core::admit::RateInfo;
 use switchyard_core::pipeline::AccountedStream;
+use switchyard_core::provider::BodyKind;
 use switchyard_core::{ChatResponse, GatewayError, Served};
 use switchyard_wire::openai::{EmbeddingsResponse, ErrorBody, ErrorDetail};
 use switchyard_wire::sse::DONE_FRAME;
@@ -29,8 +30,14 @@ const X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering
 
 pub fn chat(request_id: &str, result: Result<ChatResponse, GatewayError>) -> Response {
     match result {
-        Ok(ChatResponse::Raw(body, served)) => {
-            let mut response = Response::new(Body::from(body));
+        Ok(ChatResponse::Raw(raw, served)) if raw.kind != BodyKind::ChatCompletion => {
+            match raw.decode() {
+                Ok(body) => json(request_id, StatusCode::OK, &body, Some(&served)),
+                Err(e) => error(request_id, &GatewayError::internal(e.to_string())),
+            }
+        }
+        Ok(ChatResponse::Raw(raw, served)) => {
+            let mut response = Response::new(Body::from(raw.body));
             let headers = response.headers_mut();
             headers.insert(
                 header::CONTENT_TYPE,
@@ -106,7 +113,7 @@ pub fn error(request_id: &str, e: &GatewayError) -> Response {
 }
 
 /// OpenAI's `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` headers; resets as `12s`.
-fn set_rate(headers: &mut axum::http::HeaderMap, rate: &RateInfo) {
+pub fn set_rate(headers: &mut axum::http::HeaderMap, rate: &RateInfo) {
     const NAMES: [[HeaderName; 3]; 2] = [
         [
             HeaderName::from_static("x-ratelimit-limit-requests"),
@@ -129,7 +136,7 @@ fn set_rate(headers: &mut axum::http::HeaderMap, rate: &RateInfo) {
     }
 }
 
-fn retry_after_secs(d: Duration) -> u64 {
+pub fn retry_after_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
@@ -146,7 +153,7 @@ fn error_body(e: &GatewayError) -> Vec<u8> {
         .unwrap_or_else(|_| br#"{"error":{"message":"internal error"}}"#.to_vec())
 }
 
-fn set_common(headers: &mut axum::http::HeaderMap, request_id: &str, served: Option<&Served>) {
+pub fn set_common(headers: &mut axum::http::HeaderMap, request_id: &str, served: Option<&Served>) {
     if let Ok(v) = HeaderValue::from_str(request_id) {
         headers.insert(X_REQUEST_ID, v);
     }
@@ -198,6 +205,15 @@ fn sse(request_id: &str, chunks: Box<AccountedStream>, served: &Served) -> Respo
         }
     })
     .map(Ok::<Bytes, Infallible>);
+    event_stream(request_id, served, frames)
+}
+
+/// A `text/event-stream` response of ready-made frames, with the headers every stream carries.
+pub fn event_stream(
+    request_id: &str,
+    served: &Served,
+    frames: impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send + 'static,
+) -> Response {
     let mut response = Response::new(Body::from_stream(frames));
     let headers = response.headers_mut();
     headers.insert(

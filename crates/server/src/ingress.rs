@@ -66,6 +66,11 @@ pub async fn read_json<T: DeserializeOwned>(
     body: Body,
     limit: usize,
 ) -> Result<T, GatewayError> {
+    decode(&read_body(headers, body, limit).await?)
+}
+
+/// Reads a JSON body's bytes, within the size cap.
+pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, GatewayError> {
     check_content_type(headers)?;
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -74,8 +79,7 @@ pub async fn read_json<T: DeserializeOwned>(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large(limit));
     }
-    let bytes = read_limited(body, limit).await?;
-    decode(&bytes)
+    read_limited(body, limit).await
 }
 
 async fn read_limited(body: Body, limit: usize) -> Result<Bytes, GatewayError> {

@@ -10,6 +10,7 @@ pub mod egress;
 pub mod feedback;
 pub mod governance;
 pub mod ingress;
+pub mod messages;
 pub mod reload;
 pub mod upkeep;
 pub mod telemetry;
@@ -33,6 +34,8 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(ingress::chat_completions))
         .route("/chat/completions", post(ingress::chat_completions))
+        .route("/v1/messages", post(messages::messages))
+        .route("/v1/messages/count_tokens", post(messages::count_tokens))
         .route("/v1/embeddings", post(ingress::embeddings))
         .route("/embeddings", post(ingress::embeddings))
         .route("/v1/feedback", post(feedback::post))

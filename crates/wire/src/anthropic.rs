@@ -96,6 +96,13 @@ pub enum ContentBlock {
     RedactedThinking {
         data: String,
     },
+    /// A PDF or text document: `source` is `base64` (with `media_type`), `text`, `url` or
+    /// `content`.
+    Document {
+        source: Value,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
+    },
     #[serde(other)]
     Unknown,
 }
@@ -114,12 +121,27 @@ pub enum ToolResultContent {
     Blocks(Vec<ContentBlock>),
 }
 
+/// A tool: a client tool (`input_schema`, type absent or `custom`), or one of Anthropic's server
+/// tools (`type` such as `web_search_20250305`, no schema), which Anthropic runs itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tool {
     pub name: String,
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    pub input_schema: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_schema: Option<Value>,
+    /// `cache_control` and the settings of server tools.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl Tool {
+    /// Whether the client runs this tool (as opposed to Anthropic's servers).
+    pub fn is_client_tool(&self) -> bool {
+        self.input_schema.is_some() && self.kind.as_deref().is_none_or(|k| k == "custom")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -61,6 +61,10 @@ pub struct Origin {
     /// The route says `drop_unsupported_params`: parameters a provider cannot honour are
     /// dropped instead of refused.
     pub drop_unsupported_params: bool,
+    /// What the native body asks that the canonical request cannot say (an Anthropic server
+    /// tool, a document by URL…), by name: an adapter that sends the native body honours it,
+    /// any other refuses the request naming these, unless it may drop unsupported parameters.
+    pub untranslated: Vec<String>,
 }
 
 /// A client's request body in its own dialect.
@@ -375,6 +379,11 @@ pub struct ChatCompletionChunk {
     pub usage: Option<Usage>,
     #[serde(flatten)]
     pub extra: Extra,
+    /// Never on the wire: the upstream's own SSE frames this chunk stands for, when the client
+    /// speaks the upstream's dialect (see [`Origin::native`]). The egress of that dialect
+    /// forwards them as they came; a chunk with no choices and no usage may carry only these.
+    #[serde(skip)]
+    pub native: Option<bytes::Bytes>,
 }
 
 fn chunk_object() -> String {
@@ -403,6 +412,7 @@ impl ChatCompletionChunk {
                 finish_reason: None,
                 extra: Extra::new(),
             }],
+            native: None,
             usage: None,
             extra: Extra::new(),
         }

@@ -47,6 +47,17 @@ pub enum ChatReply {
 pub struct RawResponse {
     pub body: bytes::Bytes,
     pub usage: Option<Usage>,
+    /// Which API's object the bytes are.
+    pub kind: BodyKind,
+}
+
+/// The API whose response object a [`RawResponse`] holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// An OpenAI `chat.completion`.
+    ChatCompletion,
+    /// An Anthropic Messages `message`, for a client that spoke the Messages API.
+    AnthropicMessage,
 }
 
 impl RawResponse {
@@ -64,12 +75,35 @@ impl RawResponse {
         Ok(RawResponse {
             body,
             usage: outline.usage,
+            kind: BodyKind::ChatCompletion,
         })
     }
 
-    /// The decoded response, for the stages that look inside.
+    /// Reads the usage out of an Anthropic message, checking that it is one.
+    pub fn anthropic(body: bytes::Bytes) -> Result<RawResponse, serde_json::Error> {
+        #[derive(serde::Deserialize)]
+        struct Outline {
+            #[allow(dead_code)] // required: a body without content is not a message
+            content: serde::de::IgnoredAny,
+            usage: switchyard_wire::anthropic::Usage,
+        }
+        let outline: Outline = serde_json::from_slice(&body)?;
+        Ok(RawResponse {
+            body,
+            usage: Some(anthropic::translate::usage(&outline.usage)),
+            kind: BodyKind::AnthropicMessage,
+        })
+    }
+
+    /// The decoded response as a chat completion, for the stages that look inside.
     pub fn decode(&self) -> Result<ChatCompletionResponse, serde_json::Error> {
-        serde_json::from_slice(&self.body)
+        match self.kind {
+            BodyKind::ChatCompletion => serde_json::from_slice(&self.body),
+            BodyKind::AnthropicMessage => Ok(anthropic::translate::from_messages_response(
+                serde_json::from_slice(&self.body)?,
+                crate::request::unix_secs(),
+            )),
+        }
     }
 }
 

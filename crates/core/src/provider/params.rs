@@ -8,7 +8,12 @@ use switchyard_wire::openai::ChatCompletionRequest;
 use super::Deployment;
 use crate::error::{ErrorClass, ProviderError};
 
-/// Refuses `request` if it sets one of `names` (top-level fields), unless dropping is allowed.
+/// Refuses `request` if it sets one of `names` (top-level fields), or if its native body asks
+/// for something the canonical request cannot carry ([`Origin::untranslated`]), unless dropping
+/// is allowed. Adapters call it only when they translate; one that sends the native body
+/// honours everything in it.
+///
+/// [`Origin::untranslated`]: switchyard_wire::openai::Origin::untranslated
 /// A field counts as set unless it is absent, null or `false`; `n` only above 1.
 /// `vendor` is how the client knows the provider's API ("Anthropic", "Gemini", "Bedrock").
 pub fn refuse_unsupported(
@@ -20,7 +25,9 @@ pub fn refuse_unsupported(
     if deployment.drop_unsupported_params || request.origin.drop_unsupported_params {
         return Ok(());
     }
-    let Some(name) = names.iter().find(|name| is_set(request, name)) else {
+    let untranslated = request.origin.untranslated.first().map(String::as_str);
+    let Some(name) = untranslated.or_else(|| names.iter().copied().find(|n| is_set(request, n)))
+    else {
         return Ok(());
     };
     let mut e = ProviderError::new(

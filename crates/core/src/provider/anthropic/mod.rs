@@ -17,9 +17,11 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use reqwest::header::HeaderMap;
 use switchyard_wire::anthropic::MessagesResponse;
-use switchyard_wire::openai::{ChatCompletionRequest, EmbeddingsRequest, EmbeddingsResponse};
+use switchyard_wire::openai::{
+    ChatCompletionRequest, EmbeddingsRequest, EmbeddingsResponse, Native,
+};
 
-use super::{ChatReply, Deployment, KeyPick, KeyPool, Provider, http};
+use super::{ChatReply, Deployment, KeyPick, KeyPool, Provider, RawResponse, http};
 use crate::config::{ProviderConfig, ServerConfig, Timeouts};
 use crate::error::{ErrorClass, ProviderError};
 use crate::request::unix_secs;
@@ -68,6 +70,70 @@ impl AnthropicProvider {
     }
 }
 
+impl AnthropicProvider {
+    /// The body to send: the client's own Messages request when it spoke the Messages API
+    /// (with the upstream model name), else the translation of the canonical request. With it,
+    /// the client's `anthropic-beta` header.
+    fn body<'r>(
+        &self,
+        request: &'r ChatCompletionRequest,
+        deployment: &Deployment,
+    ) -> Result<(Vec<u8>, Option<&'r str>), ProviderError> {
+        let encoded = match request.origin.native.as_deref() {
+            Some(Native::Anthropic { body, beta }) => {
+                let mut body = body.clone();
+                body["model"] = request.model.clone().into();
+                return serde_json::to_vec(&body)
+                    .map(|b| (b, beta.as_deref()))
+                    .map_err(|e| ProviderError::new(ErrorClass::Protocol, &self.name, e.to_string()));
+            }
+            _ => {
+                super::params::refuse_unsupported(request, deployment, "Anthropic", UNSUPPORTED)?;
+                let body =
+                    translate::to_messages_request(request, deployment.default_max_tokens)
+                        .map_err(|message| {
+                            ProviderError::new(ErrorClass::InvalidRequest, &self.name, message)
+                        })?;
+                serde_json::to_vec(&body)
+            }
+        };
+        encoded
+            .map(|b| (b, None))
+            .map_err(|e| ProviderError::new(ErrorClass::Protocol, &self.name, e.to_string()))
+    }
+}
+
+impl AnthropicProvider {
+    /// The provider's headers, with the client's `anthropic-beta` features added to any the
+    /// config sets (one comma-separated header, as Anthropic reads it).
+    fn headers_with_beta(&self, beta: Option<&str>) -> HeaderMap {
+        let mut headers = self.headers.clone();
+        let Some(beta) = beta.filter(|b| !b.trim().is_empty()) else {
+            return headers;
+        };
+        let joined = match headers.get("anthropic-beta").and_then(|v| v.to_str().ok()) {
+            Some(configured) => format!("{configured},{beta}"),
+            None => beta.to_owned(),
+        };
+        if let Ok(value) = joined.parse() {
+            headers.insert("anthropic-beta", value);
+        }
+        headers
+    }
+}
+
+/// OpenAI parameters with no Messages API equivalent: refused by name unless the route or model
+/// drops them (see [`super::params`]).
+const UNSUPPORTED: &[&str] = &[
+    "n",
+    "logprobs",
+    "top_logprobs",
+    "logit_bias",
+    "frequency_penalty",
+    "presence_penalty",
+    "seed",
+];
+
 impl Provider for AnthropicProvider {
     fn chat<'a>(
         &'a self,
@@ -75,16 +141,15 @@ impl Provider for AnthropicProvider {
         deployment: &'a Deployment,
     ) -> BoxFuture<'a, Result<ChatReply, ProviderError>> {
         Box::pin(async move {
-            let body = translate::to_messages_request(request, deployment.default_max_tokens)
-                .map_err(|message| {
-                    ProviderError::new(ErrorClass::InvalidRequest, &self.name, message)
-                })?;
-            let body = serde_json::to_vec(&body)
-                .map_err(|e| ProviderError::new(ErrorClass::Protocol, &self.name, e.to_string()))?;
+            let (body, beta) = self.body(request, deployment)?;
+            let native = matches!(
+                request.origin.native.as_deref(),
+                Some(Native::Anthropic { .. })
+            );
             let mut rb = self
                 .client
                 .post(self.url.clone())
-                .headers(self.headers.clone())
+                .headers(self.headers_with_beta(beta))
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body);
             let key = match self.keys.pick(&request.model) {
@@ -109,7 +174,23 @@ impl Provider for AnthropicProvider {
                     self.timeouts.idle,
                     self.max_event,
                 );
-                Ok(ChatReply::Stream(stream::chunks(self.name.clone(), events)))
+                Ok(ChatReply::Stream(stream::chunks(
+                    self.name.clone(),
+                    events,
+                    native,
+                )))
+            } else if native {
+                let body =
+                    http::read_body(&self.name, response, self.timeouts.idle, MAX_RESPONSE_BODY)
+                        .await?;
+                let raw = RawResponse::anthropic(body).map_err(|e| {
+                    ProviderError::new(
+                        ErrorClass::Protocol,
+                        &self.name,
+                        format!("the response is not a Messages API message: {e}"),
+                    )
+                })?;
+                Ok(ChatReply::Raw(raw))
             } else {
                 let message: MessagesResponse =
                     http::read_json(&self.name, response, self.timeouts.idle, MAX_RESPONSE_BODY)

@@ -173,6 +173,14 @@ impl Translator {
         })
     }
 
+    /// A chunk with no choices: carries the frame of an event that means nothing to the
+    /// canonical stream (ping, content_block_stop, a thinking signature).
+    fn carrier(&self) -> ChatCompletionChunk {
+        let mut chunk = self.chunk(Delta::default());
+        chunk.choices.clear();
+        chunk
+    }
+
     fn chunk(&self, delta: Delta) -> ChatCompletionChunk {
         ChatCompletionChunk::with_delta(&self.id, self.created, &self.model, delta)
     }
@@ -192,21 +200,27 @@ impl Translator {
     }
 }
 
-/// Turns the SSE events of an Anthropic stream into canonical chunks.
+/// Turns the SSE events of an Anthropic stream into canonical chunks. With `keep_native` (the
+/// client speaks the Messages API too), every event's frame rides along in the chunk it produced
+/// (`native`), or in a chunk of its own when it produced none, so the client's egress can
+/// forward the stream exactly as it came while the gateway still accounts it.
 pub fn chunks(
     provider: Arc<str>,
     events: impl Stream<Item = Result<sse::Event, ProviderError>> + Send + 'static,
+    keep_native: bool,
 ) -> ChunkStream {
     struct State<S> {
         events: S,
         provider: Arc<str>,
         translator: Translator,
+        keep_native: bool,
         failed: bool,
     }
     let state = State {
         events: Box::pin(events),
         provider,
         translator: Translator::new(unix_secs()),
+        keep_native,
         failed: false,
     };
     Box::pin(stream::unfold(state, |mut st| async move {
@@ -216,6 +230,11 @@ pub fn chunks(
         loop {
             match st.events.next().await {
                 Some(Ok(event)) => match st.translator.on_event(&st.provider, &event.data) {
+                    Ok(chunk) if st.keep_native => {
+                        let mut chunk = chunk.unwrap_or_else(|| st.translator.carrier());
+                        chunk.native = Some(frame(&event));
+                        return Some((Ok(chunk), st));
+                    }
                     Ok(Some(chunk)) => return Some((Ok(chunk), st)),
                     Ok(None) => continue,
                     Err(e) => {
@@ -239,4 +258,21 @@ pub fn chunks(
             }
         }
     }))
+}
+
+/// One event as an SSE frame again: `event: NAME` (when named), `data: DATA`, a blank line.
+fn frame(event: &sse::Event) -> bytes::Bytes {
+    let mut out = String::with_capacity(event.data.len() + 48);
+    if let Some(name) = &event.event {
+        out.push_str("event: ");
+        out.push_str(name);
+        out.push('\n');
+    }
+    for line in event.data.split('\n') {
+        out.push_str("data: ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push('\n');
+    bytes::Bytes::from(out)
 }

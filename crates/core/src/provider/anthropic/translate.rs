@@ -81,12 +81,15 @@ pub fn to_messages_request(
             .iter()
             .map(|t| a::Tool {
                 name: t.function.name.clone(),
+                kind: None,
                 description: t.function.description.clone(),
-                input_schema: t
-                    .function
-                    .parameters
-                    .clone()
-                    .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}})),
+                input_schema: Some(
+                    t.function
+                        .parameters
+                        .clone()
+                        .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}})),
+                ),
+                extra: Extra::new(),
             })
             .collect::<Vec<_>>()
     });
