@@ -70,7 +70,11 @@ pub async fn read_json<T: DeserializeOwned>(
 }
 
 /// Reads a JSON body's bytes, within the size cap.
-pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, GatewayError> {
+pub async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, GatewayError> {
     check_content_type(headers)?;
     let declared = headers
         .get(header::CONTENT_LENGTH)

@@ -4,5 +4,7 @@
 //! `switchyard-core` decide what to do with these shapes.
 
 pub mod anthropic;
+pub mod bedrock;
+pub mod gemini;
 pub mod openai;
 pub mod sse;

@@ -16,6 +16,7 @@ pub enum ProviderKind {
     Openai,
     Azure,
     Anthropic,
+    Bedrock,
     Mock,
     OpenaiCompatible,
     Vllm,
@@ -26,6 +27,12 @@ pub enum ProviderKind {
     Deepseek,
     Openrouter,
     Xai,
+    /// Google's Gemini API (AI Studio): an API key in `x-goog-api-key`.
+    Gemini,
+    /// Gemini on Google Cloud Vertex AI: project and location in `vertex`, a bearer token or a
+    /// service account. A kind of its own rather than an auth mode of `gemini`, because the two
+    /// differ in what the kind decides: the base URL and whether an `api_key` is required.
+    Vertex,
 }
 
 /// The wire dialect an adapter speaks.
@@ -33,6 +40,8 @@ pub enum ProviderKind {
 pub enum Dialect {
     OpenAi,
     Anthropic,
+    Bedrock,
+    Gemini,
     Mock,
 }
 
@@ -40,6 +49,8 @@ impl ProviderKind {
     pub fn dialect(self) -> Dialect {
         match self {
             ProviderKind::Anthropic => Dialect::Anthropic,
+            ProviderKind::Bedrock => Dialect::Bedrock,
+            ProviderKind::Gemini | ProviderKind::Vertex => Dialect::Gemini,
             ProviderKind::Mock => Dialect::Mock,
             _ => Dialect::OpenAi,
         }
@@ -50,6 +61,8 @@ impl ProviderKind {
         Some(match self {
             ProviderKind::Openai => "https://api.openai.com/v1",
             ProviderKind::Anthropic => "https://api.anthropic.com",
+            // The adapter fills in the region (`aws.region`, AWS_REGION or AWS_DEFAULT_REGION).
+            ProviderKind::Bedrock => "https://bedrock-runtime.{region}.amazonaws.com",
             ProviderKind::Vllm => "http://127.0.0.1:8000/v1",
             ProviderKind::Ollama => "http://127.0.0.1:11434/v1",
             ProviderKind::Groq => "https://api.groq.com/openai/v1",
@@ -58,6 +71,9 @@ impl ProviderKind {
             ProviderKind::Deepseek => "https://api.deepseek.com/v1",
             ProviderKind::Openrouter => "https://openrouter.ai/api/v1",
             ProviderKind::Xai => "https://api.x.ai/v1",
+            ProviderKind::Gemini => "https://generativelanguage.googleapis.com/v1beta",
+            // The global endpoint; a regional `vertex.location` picks its regional host.
+            ProviderKind::Vertex => "https://aiplatform.googleapis.com/v1",
             ProviderKind::Azure | ProviderKind::OpenaiCompatible | ProviderKind::Mock => {
                 return None;
             }
@@ -69,9 +85,13 @@ impl ProviderKind {
         matches!(
             self,
             ProviderKind::Mock
+                // SigV4 credentials come from `aws` or the environment, not `api_key`.
+                | ProviderKind::Bedrock
                 | ProviderKind::Vllm
                 | ProviderKind::Ollama
                 | ProviderKind::OpenaiCompatible
+                // A service-account file can stand in for the static token.
+                | ProviderKind::Vertex
         )
     }
 }
@@ -99,6 +119,12 @@ pub struct ProviderConfig {
     /// Behaviour of a `kind: mock` provider.
     #[serde(default)]
     pub mock: Option<MockConfig>,
+    /// Region and SigV4 credentials of a `kind: bedrock` provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<crate::provider::bedrock::AwsConfig>,
+    /// Project, location and credentials of a `kind: vertex` provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vertex: Option<crate::provider::gemini::VertexConfig>,
 }
 
 impl ProviderConfig {

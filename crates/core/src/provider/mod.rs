@@ -8,6 +8,8 @@
 //! when a call fails, is the router's and the executor's business, not the adapter's.
 
 pub mod anthropic;
+pub mod bedrock;
+pub mod gemini;
 pub mod http;
 pub mod mock;
 pub mod openai;
@@ -160,6 +162,8 @@ pub fn build(
     Ok(match config.kind.dialect() {
         Dialect::OpenAi => Arc::new(openai::OpenAiProvider::new(name, config, limits)?),
         Dialect::Anthropic => Arc::new(anthropic::AnthropicProvider::new(name, config, limits)?),
+        Dialect::Bedrock => Arc::new(bedrock::BedrockProvider::new(name, config, limits)?),
+        Dialect::Gemini => Arc::new(gemini::GeminiProvider::new(name, config, limits)?),
         Dialect::Mock => Arc::new(mock::MockProvider::new(
             name,
             config.mock.clone().unwrap_or_default(),

@@ -140,20 +140,17 @@ fn respond(request_id: &str, model: &str, result: Result<ChatResponse, GatewayEr
         Ok(ChatResponse::Stream(chunks, served)) => {
             let encoder = stream::Encoder::new(model);
             let id = request_id.to_owned();
-            let frames = futures_stream::unfold(
-                Some((chunks, encoder, id)),
-                |state| async move {
-                    let (mut chunks, mut encoder, id) = state?;
-                    match chunks.next().await {
-                        Some(Ok(chunk)) => {
-                            let frame = encoder.chunk(&chunk);
-                            Some((frame, Some((chunks, encoder, id))))
-                        }
-                        Some(Err(e)) => Some((stream::error_event(&e, &id), None)),
-                        None => Some((encoder.end(), None)),
+            let frames = futures_stream::unfold(Some((chunks, encoder, id)), |state| async move {
+                let (mut chunks, mut encoder, id) = state?;
+                match chunks.next().await {
+                    Some(Ok(chunk)) => {
+                        let frame = encoder.chunk(&chunk);
+                        Some((frame, Some((chunks, encoder, id))))
                     }
-                },
-            )
+                    Some(Err(e)) => Some((stream::error_event(&e, &id), None)),
+                    None => Some((encoder.end(), None)),
+                }
+            })
             .filter(|frame| std::future::ready(!frame.is_empty()))
             .map(Ok::<_, Infallible>);
             egress::event_stream(request_id, &served, frames)

@@ -262,7 +262,11 @@ fn assistant_turn(blocks: &[a::ContentBlock]) -> ChatMessage {
     }
     let mut message = ChatMessage::new(Role::Assistant, text);
     if !calls.is_empty() {
-        if message.content.as_ref().is_some_and(|c| c.text().is_empty()) {
+        if message
+            .content
+            .as_ref()
+            .is_some_and(|c| c.text().is_empty())
+        {
             message.content = None;
         }
         message.tool_calls = Some(calls);

@@ -138,7 +138,10 @@ mod tests {
         let m = to_message(&response);
         assert_eq!(m["id"], "msg_1");
         assert_eq!(m["stop_reason"], "tool_use");
-        assert_eq!(m["content"][0], json!({"type": "text", "text": "Let me look."}));
+        assert_eq!(
+            m["content"][0],
+            json!({"type": "text", "text": "Let me look."})
+        );
         assert_eq!(m["content"][1]["input"], json!({"city": "Paris"}));
         assert_eq!(m["content"][1]["id"], "call_1");
         assert_eq!(m["usage"]["input_tokens"], 20);

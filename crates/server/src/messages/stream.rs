@@ -194,7 +194,11 @@ mod tests {
             .filter(|f| !f.is_empty())
             .map(|f| {
                 let mut lines = f.lines();
-                let name = lines.next().unwrap().trim_start_matches("event: ").to_owned();
+                let name = lines
+                    .next()
+                    .unwrap()
+                    .trim_start_matches("event: ")
+                    .to_owned();
                 let data = lines.next().unwrap().trim_start_matches("data: ");
                 (name, serde_json::from_str(data).unwrap())
             })
@@ -213,13 +217,19 @@ mod tests {
                 {"index": 0, "delta": {"role": "assistant", "content": ""}}]}))),
             enc.chunk(&chunk(json!({"id": "c1", "choices": [
                 {"index": 0, "delta": {"content": "Checking."}}]}))),
-            enc.chunk(&chunk(json!({"id": "c1", "choices": [{"index": 0, "delta": {"tool_calls": [
+            enc.chunk(&chunk(
+                json!({"id": "c1", "choices": [{"index": 0, "delta": {"tool_calls": [
                 {"index": 0, "id": "call_1", "type": "function",
-                 "function": {"name": "weather", "arguments": ""}}]}}]}))),
-            enc.chunk(&chunk(json!({"id": "c1", "choices": [{"index": 0, "delta": {"tool_calls": [
-                {"index": 0, "function": {"arguments": "{\"city\":"}}]}}]}))),
-            enc.chunk(&chunk(json!({"id": "c1", "choices": [{"index": 0, "delta": {"tool_calls": [
-                {"index": 0, "function": {"arguments": "\"Paris\"}"}}]}}]}))),
+                 "function": {"name": "weather", "arguments": ""}}]}}]}),
+            )),
+            enc.chunk(&chunk(
+                json!({"id": "c1", "choices": [{"index": 0, "delta": {"tool_calls": [
+                {"index": 0, "function": {"arguments": "{\"city\":"}}]}}]}),
+            )),
+            enc.chunk(&chunk(
+                json!({"id": "c1", "choices": [{"index": 0, "delta": {"tool_calls": [
+                {"index": 0, "function": {"arguments": "\"Paris\"}"}}]}}]}),
+            )),
             enc.chunk(&chunk(json!({"id": "c1", "choices": [
                 {"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}))),
             enc.chunk(&chunk(json!({"id": "c1", "choices": [], "usage":
@@ -256,9 +266,17 @@ mod tests {
     fn native_frames_pass_as_they_came() {
         let mut enc = Encoder::new("claude");
         let mut c = chunk(json!({"id": "m", "choices": []}));
-        c.native = Some(Bytes::from_static(b"event: ping\ndata: {\"type\":\"ping\"}\n\n"));
-        assert_eq!(&enc.chunk(&c)[..], b"event: ping\ndata: {\"type\":\"ping\"}\n\n");
-        assert!(enc.end().is_empty(), "the upstream's frames end the stream themselves");
+        c.native = Some(Bytes::from_static(
+            b"event: ping\ndata: {\"type\":\"ping\"}\n\n",
+        ));
+        assert_eq!(
+            &enc.chunk(&c)[..],
+            b"event: ping\ndata: {\"type\":\"ping\"}\n\n"
+        );
+        assert!(
+            enc.end().is_empty(),
+            "the upstream's frames end the stream themselves"
+        );
     }
 
     #[test]

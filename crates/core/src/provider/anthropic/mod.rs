@@ -85,15 +85,16 @@ impl AnthropicProvider {
                 body["model"] = request.model.clone().into();
                 return serde_json::to_vec(&body)
                     .map(|b| (b, beta.as_deref()))
-                    .map_err(|e| ProviderError::new(ErrorClass::Protocol, &self.name, e.to_string()));
+                    .map_err(|e| {
+                        ProviderError::new(ErrorClass::Protocol, &self.name, e.to_string())
+                    });
             }
             _ => {
                 super::params::refuse_unsupported(request, deployment, "Anthropic", UNSUPPORTED)?;
-                let body =
-                    translate::to_messages_request(request, deployment.default_max_tokens)
-                        .map_err(|message| {
-                            ProviderError::new(ErrorClass::InvalidRequest, &self.name, message)
-                        })?;
+                let body = translate::to_messages_request(request, deployment.default_max_tokens)
+                    .map_err(|message| {
+                    ProviderError::new(ErrorClass::InvalidRequest, &self.name, message)
+                })?;
                 serde_json::to_vec(&body)
             }
         };

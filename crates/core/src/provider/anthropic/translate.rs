@@ -76,23 +76,21 @@ pub fn to_messages_request(
         ] => Some(a::SystemPrompt::Text(text.clone())),
         _ => Some(a::SystemPrompt::Blocks(system)),
     };
-    let tools = req.tools.as_ref().map(|tools| {
-        tools
-            .iter()
-            .map(|t| a::Tool {
-                name: t.function.name.clone(),
-                kind: None,
-                description: t.function.description.clone(),
-                input_schema: Some(
-                    t.function
-                        .parameters
-                        .clone()
-                        .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}})),
-                ),
-                extra: Extra::new(),
-            })
-            .collect::<Vec<_>>()
-    });
+    let tools =
+        req.tools.as_ref().map(|tools| {
+            tools
+                .iter()
+                .map(|t| a::Tool {
+                    name: t.function.name.clone(),
+                    kind: None,
+                    description: t.function.description.clone(),
+                    input_schema: Some(t.function.parameters.clone().unwrap_or_else(
+                        || serde_json::json!({"type": "object", "properties": {}}),
+                    )),
+                    extra: Extra::new(),
+                })
+                .collect::<Vec<_>>()
+        });
     let mut tool_choice = match &req.tool_choice {
         None => None,
         Some(ToolChoice::Mode(mode)) => Some(a::ToolChoice {
