@@ -233,3 +233,83 @@ def test_auth_by_x_api_key_or_bearer(workdir):
         assert e.value.body["error"]["type"] == "authentication_error"
     finally:
         gw.stop()
+
+
+# ---------------------------------------------------------------------------
+# An Anthropic primary that is overloaded, and a Gemini fallback
+# ---------------------------------------------------------------------------
+
+GEMINI_KEY = "AIzaSy-e2e-anthropic-fallback"
+
+
+@pytest.fixture(scope="module")
+def fallback_gateway(upstreams, workdir):
+    from upstream_gemini import GeminiUpstream
+
+    gemini = GeminiUpstream({GEMINI_KEY}).start()
+    config = f"""\
+server:
+  listen: "127.0.0.1:__PORT__"
+database:
+  url: none
+records:
+  log: true
+resilience:
+  retry: {{ retries_per_target: 0 }}
+providers:
+  claude:
+    kind: anthropic
+    base_url: "{upstreams.anthropic.url}"
+    api_key: "{upstreams.anthropic_key}"
+  gem:
+    kind: gemini
+    base_url: "{gemini.url}/v1beta"
+    api_key: "{GEMINI_KEY}"
+models:
+  claude-overloaded:
+    provider: claude
+    upstream: overloaded
+  gemini-flash:
+    provider: gem
+    upstream: gemini-2.5-flash
+routes:
+  claude-main:
+    targets: [claude-overloaded, gemini-flash]
+"""
+    gw = Gateway("anthropic-fallback", config, workdir).start()
+    try:
+        yield gw, gemini
+    finally:
+        gw.stop()
+        gemini.stop()
+
+
+def test_an_overloaded_anthropic_primary_falls_back_to_gemini_streamed(fallback_gateway, upstreams, nonce):
+    gw, gemini = fallback_gateway
+    first = [{"role": "user", "content": f"Weather in Paris? {nonce} scenario:tool"}]
+    with anthropic.Anthropic(base_url=gw.url, api_key="anything", max_retries=0, timeout=20) as ant:
+
+        def ask(messages):
+            with ant.messages.stream(
+                model="claude-main", max_tokens=500, tools=[WEATHER_TOOL], messages=messages
+            ) as s:
+                events = [e.type for e in s]
+                return events, s.get_final_message(), s.response.headers
+
+        events, msg, headers = ask(first)
+        assert upstreams.anthropic.one(nonce).response["status"] == 529
+        assert gemini.one(nonce).response["status"] == 200
+        assert headers["x-switchyard-provider"] == "gem"
+        assert "claude-overloaded(overloaded)" in headers["x-switchyard-fallback-path"]
+        assert events[0] == "message_start" and events[-1] == "message_stop"
+        assert events.count("content_block_start") == events.count("content_block_stop")
+        uses = [b for b in msg.content if b.type == "tool_use"]
+        assert msg.stop_reason == "tool_use" and uses[0].input == TOOL_INPUT
+
+        # Turn 2 also lands on Gemini, which refuses it unless its thought signature came back.
+        assistant = {"role": "assistant", "content": _dump(msg.content)}
+        result = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": uses[0].id, "content": TOOL_RESULT}]}
+        events, final, _ = ask([*first, assistant, result])
+        leg2 = gemini.wait_for(nonce, count=2)[-1]
+        assert leg2.response["status"] == 200, leg2.response.get("error")
+        assert TOOL_RESULT in "".join(b.text for b in final.content if b.type == "text")

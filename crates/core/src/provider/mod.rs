@@ -132,6 +132,34 @@ pub trait Provider: Send + Sync {
     }
 }
 
+/// The request with tool-call ids as every upstream takes them: Gemini's adapter carries its
+/// thought signatures inside the ids it hands out (see `gemini::translate`), which makes them
+/// longer than OpenAI (40 characters) and Bedrock (64) accept. Stripped alike from the calls and
+/// from the results that answer them, so the pairs still match. Borrowed when no id carries one.
+pub fn portable_ids(
+    request: &ChatCompletionRequest,
+) -> std::borrow::Cow<'_, ChatCompletionRequest> {
+    use gemini::translate::without_signature;
+    let signed = |id: &str| without_signature(id).len() != id.len();
+    let any = request.messages.iter().any(|m| {
+        m.tool_call_id.as_deref().is_some_and(signed)
+            || m.tool_calls.iter().flatten().any(|c| signed(&c.id))
+    });
+    if !any {
+        return std::borrow::Cow::Borrowed(request);
+    }
+    let mut owned = request.clone();
+    for m in &mut owned.messages {
+        if let Some(id) = &mut m.tool_call_id {
+            *id = without_signature(id).to_owned();
+        }
+        for call in m.tool_calls.iter_mut().flatten() {
+            call.id = without_signature(&call.id).to_owned();
+        }
+    }
+    std::borrow::Cow::Owned(owned)
+}
+
 /// One model served by one provider: what a route's target resolves to.
 pub struct Deployment {
     /// The model's name in the config.
@@ -446,6 +474,31 @@ mod tests {
 
         assert!(RawResponse::new(bytes::Bytes::from_static(br#"{"usage":null}"#)).is_err());
         assert!(RawResponse::new(bytes::Bytes::from_static(b"<html>")).is_err());
+    }
+
+    #[test]
+    fn portable_ids_strip_gemini_signatures_from_calls_and_results_alike() {
+        let signed = gemini::translate::tool_call_id(Some("c2lnbmF0dXJl"));
+        assert!(signed.len() > 40);
+        let body = serde_json::json!({"model": "m", "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": null, "tool_calls": [
+                {"id": signed, "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": signed, "content": "ok"}]});
+        let request: ChatCompletionRequest = serde_json::from_value(body).unwrap();
+        let portable = portable_ids(&request);
+        let call_id = &portable.messages[1].tool_calls.as_ref().unwrap()[0].id;
+        assert!(call_id.len() <= 40, "{call_id}");
+        assert_eq!(portable.messages[2].tool_call_id.as_ref(), Some(call_id));
+
+        let plain = ChatCompletionRequest {
+            model: "m".into(),
+            ..Default::default()
+        };
+        assert!(matches!(
+            portable_ids(&plain),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     #[test]

@@ -167,7 +167,8 @@ impl Provider for OpenAiProvider {
             // OpenAI-dialect servers take every canonical field as it is; only what a native
             // body asked beyond the canonical request is refused.
             super::params::refuse_unsupported(request, deployment, "the OpenAI API", &[])?;
-            let body = serde_json::to_vec(request).map_err(|e| self.protocol_error(e))?;
+            let request = super::portable_ids(request);
+            let body = serde_json::to_vec(&*request).map_err(|e| self.protocol_error(e))?;
             let url = self.url(&deployment.upstream_model, Endpoint::Chat)?;
             let response = self.post(url, &deployment.upstream_model, body).await?;
             if request.is_stream() {

@@ -91,10 +91,11 @@ impl AnthropicProvider {
             }
             _ => {
                 super::params::refuse_unsupported(request, deployment, "Anthropic", UNSUPPORTED)?;
-                let body = translate::to_messages_request(request, deployment.default_max_tokens)
+                let portable = super::portable_ids(request);
+                let body = translate::to_messages_request(&portable, deployment.default_max_tokens)
                     .map_err(|message| {
-                    ProviderError::new(ErrorClass::InvalidRequest, &self.name, message)
-                })?;
+                        ProviderError::new(ErrorClass::InvalidRequest, &self.name, message)
+                    })?;
                 serde_json::to_vec(&body)
             }
         };

@@ -434,7 +434,8 @@ impl Provider for BedrockProvider {
     ) -> BoxFuture<'a, Result<ChatReply, ProviderError>> {
         Box::pin(async move {
             refuse_unsupported(request, deployment)?;
-            let body = translate::to_converse_request(request, deployment.default_max_tokens)
+            let portable = super::portable_ids(request);
+            let body = translate::to_converse_request(&portable, deployment.default_max_tokens)
                 .map_err(|message| {
                     ProviderError::new(ErrorClass::InvalidRequest, &self.name, message)
                 })?;
