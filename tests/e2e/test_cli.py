@@ -81,6 +81,32 @@ def test_check_config_invalid_names_the_path(tmp_path: Path, extra: str, path: s
     assert needle in out, f"error does not mention {needle!r}:\n{out}"
 
 
+@pytest.mark.parametrize(
+    "provider,path,needle",
+    [
+        pytest.param(
+            "  p:\n    kind: openai\n    api_key: sk-x\n    aws: { region: us-east-1 }\n",
+            "providers.p.aws",
+            "bedrock",
+            id="aws-on-openai",
+        ),
+        pytest.param("  p:\n    kind: vertex\n    api_key: ya29.x\n", "providers.p.vertex", "project", id="vertex-without-project"),
+        pytest.param("  p:\n    kind: bedrock\n", "providers.p.aws.region", "AWS_REGION", id="bedrock-without-region"),
+        pytest.param(
+            "  p:\n    kind: bedrock\n    aws: { region: eu-west-1 }\n", "providers.p", "credentials", id="bedrock-without-credentials"
+        ),
+    ],
+)
+def test_check_config_checks_each_providers_own_settings(tmp_path: Path, provider: str, path: str, needle: str):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(BASE.replace("providers:\n", "providers:\n" + provider) + "  c:\n    provider: p\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    p = run("check-config", str(cfg), env=env)
+    out = p.stdout + p.stderr
+    assert p.returncode != 0, f"invalid config accepted:\n{out}"
+    assert path in out and needle in out, out
+
+
 def test_check_config_env_default(tmp_path: Path):
     cfg = tmp_path / "ok.yaml"
     cfg.write_text(BASE + '  c:\n    provider: demo\n    upstream: "${SWITCHYARD_E2E_SURELY_UNSET:-fallback-model-name}"\n')

@@ -94,7 +94,12 @@ fn main() -> ExitCode {
 }
 
 fn check_config(file: &std::path::Path) -> ExitCode {
-    match Config::load(file) {
+    // Building the providers checks what only they know (credentials files, regions).
+    let loaded = Config::load(file).map_err(|e| e.to_string()).and_then(|c| {
+        switchyard_core::provider::build_all(&c)?;
+        Ok(c)
+    });
+    match loaded {
         Ok(config) => {
             let masked = config.masked();
             println!("{}: valid", file.display());

@@ -265,6 +265,7 @@ impl Config {
                     "Azure OpenAI needs an api-version, e.g. api_version: \"2024-10-21\"",
                 ));
             }
+            p.check_kind_settings(&path)?;
             if p.mock.is_some() && p.kind != ProviderKind::Mock {
                 return Err(invalid(
                     format!("{path}.mock"),

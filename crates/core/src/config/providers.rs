@@ -128,6 +128,28 @@ pub struct ProviderConfig {
 }
 
 impl ProviderConfig {
+    /// The sections that belong to one kind sit only on a provider of that kind, and the kinds
+    /// that need theirs have them.
+    pub(super) fn check_kind_settings(&self, path: &str) -> Result<(), super::ConfigError> {
+        if self.aws.is_some() && self.kind != ProviderKind::Bedrock {
+            return Err(super::invalid(
+                format!("{path}.aws"),
+                "only a kind: bedrock provider takes aws settings",
+            ));
+        }
+        match (&self.vertex, self.kind) {
+            (Some(_), kind) if kind != ProviderKind::Vertex => Err(super::invalid(
+                format!("{path}.vertex"),
+                "only a kind: vertex provider takes vertex settings",
+            )),
+            (None, ProviderKind::Vertex) => Err(super::invalid(
+                format!("{path}.vertex"),
+                "kind vertex needs its project and location: vertex: { project: my-project, location: us-central1 }",
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// The key pool, `api_key` first.
     pub fn keys(&self) -> Vec<String> {
         self.api_key

@@ -5,8 +5,9 @@
 //! before the rest of their user turn (OpenAI wants results right after the calls); images
 //! become `image_url` parts and PDF documents `file` parts; `tool_use` blocks become tool calls;
 //! `stop_sequences`, `metadata.user_id`, `tool_choice` and `disable_parallel_tool_use` map to
-//! their OpenAI names; `thinking` and `top_k` travel in the canonical extras, where adapters
-//! that have an equivalent read them. Thinking blocks of earlier turns are left out: their
+//! their OpenAI names; `thinking` becomes `reasoning_effort` (by its budget), which OpenAI's
+//! reasoning models and Gemini's thinking budget understand; `top_k` travels in the canonical
+//! extras for the adapters that take it. Thinking blocks of earlier turns are left out: their
 //! signatures mean something only to Anthropic, which itself ignores earlier turns' thinking.
 //! `cache_control` markers are hints that other providers' automatic caching does not need.
 //! What has no canonical form at all (a server tool, a document by URL, an unknown field) is
@@ -21,8 +22,8 @@ use switchyard_wire::openai::{
 };
 
 /// Top-level fields of the Messages API that the canonical request carries in its extras, for
-/// the adapters that know them (`thinking` on Gemini and Bedrock, `top_k` on most).
-const CARRIED: &[&str] = &["thinking", "top_k"];
+/// the adapters that know them (`top_k`: Gemini, vLLM and most open-model servers).
+const CARRIED: &[&str] = &["top_k"];
 
 /// Fields that change nothing another provider would do differently.
 const HINTS: &[&str] = &["anthropic_version"];
@@ -52,7 +53,11 @@ pub fn to_chat_request(req: &a::MessagesRequest) -> ChatCompletionRequest {
     }
     let mut extra = Extra::new();
     for (key, value) in &req.extra {
-        if CARRIED.contains(&key.as_str()) {
+        if key == "thinking" {
+            if let Some(effort) = reasoning_effort(value) {
+                extra.insert("reasoning_effort".into(), effort.into());
+            }
+        } else if CARRIED.contains(&key.as_str()) {
             extra.insert(key.clone(), value.clone());
         } else if !HINTS.contains(&key.as_str()) && !value.is_null() {
             untranslated.push(key.clone());
@@ -91,6 +96,19 @@ pub fn to_chat_request(req: &a::MessagesRequest) -> ChatCompletionRequest {
             ..Default::default()
         },
         ..Default::default()
+    }
+}
+
+/// `thinking: {type: enabled, budget_tokens}` as an OpenAI reasoning effort: under 4k tokens of
+/// budget is low, under 16k medium, more is high. Disabled thinking asks for nothing.
+fn reasoning_effort(thinking: &Value) -> Option<&'static str> {
+    let enabled = thinking.get("type").and_then(Value::as_str) != Some("disabled");
+    let budget = thinking.get("budget_tokens").and_then(Value::as_u64);
+    match (enabled, budget) {
+        (false, _) => None,
+        (true, Some(b)) if b < 4096 => Some("low"),
+        (true, Some(b)) if b < 16384 => Some("medium"),
+        (true, _) => Some("high"),
     }
 }
 
@@ -318,4 +336,99 @@ fn tools(
     };
     let parallel = choice.disable_parallel_tool_use.map(|d| !d);
     (tools, mapped, parallel)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn translate(body: Value) -> ChatCompletionRequest {
+        to_chat_request(&serde_json::from_value(body).unwrap())
+    }
+
+    #[test]
+    fn tool_results_come_before_the_rest_of_their_turn() {
+        let req = translate(json!({"model": "m", "max_tokens": 10, "system": [
+            {"type": "text", "text": "Be kind.", "cache_control": {"type": "ephemeral"}}],
+            "messages": [
+                {"role": "user", "content": "Weather?"},
+                {"role": "assistant", "content": [
+                    {"type": "thinking", "thinking": "hm", "signature": "s"},
+                    {"type": "tool_use", "id": "toolu_1", "name": "weather", "input": {"city": "Paris"}}]},
+                {"role": "user", "content": [
+                    {"type": "text", "text": "and also"},
+                    {"type": "tool_result", "tool_use_id": "toolu_1", "is_error": true,
+                     "content": [{"type": "text", "text": "no data"}]}]}]}));
+        let roles: Vec<Role> = req.messages.iter().map(|m| m.role).collect();
+        assert_eq!(
+            roles,
+            [
+                Role::System,
+                Role::User,
+                Role::Assistant,
+                Role::Tool,
+                Role::User
+            ]
+        );
+        let call = &req.messages[2].tool_calls.as_ref().unwrap()[0];
+        assert_eq!(
+            (call.id.as_str(), call.function.arguments.as_str()),
+            ("toolu_1", r#"{"city":"Paris"}"#)
+        );
+        assert!(
+            req.messages[2].content.is_none(),
+            "thinking is not carried to other providers"
+        );
+        assert_eq!(req.messages[3].tool_call_id.as_deref(), Some("toolu_1"));
+        assert_eq!(
+            req.messages[3].content.as_ref().unwrap().text(),
+            "[tool error] no data"
+        );
+        assert!(req.origin.untranslated.is_empty());
+    }
+
+    #[test]
+    fn what_has_no_canonical_form_is_named_not_dropped() {
+        let req = translate(json!({"model": "m", "max_tokens": 10,
+            "messages": [{"role": "user", "content": [
+                {"type": "document", "source": {"type": "url", "url": "https://x/y.pdf"}}]}],
+            "tools": [{"type": "web_search_20250305", "name": "web_search"}],
+            "mcp_servers": [{"type": "url", "url": "https://mcp"}],
+            "thinking": {"type": "enabled", "budget_tokens": 8000},
+            "top_k": 3}));
+        assert_eq!(
+            req.origin.untranslated.len(),
+            3,
+            "{:?}",
+            req.origin.untranslated
+        );
+        assert!(
+            req.origin
+                .untranslated
+                .iter()
+                .any(|u| u.contains("web_search_20250305"))
+        );
+        assert!(req.origin.untranslated.iter().any(|u| u == "mcp_servers"));
+        assert_eq!(req.extra["reasoning_effort"], "medium");
+        assert_eq!(req.extra["top_k"], 3);
+        assert!(!req.extra.contains_key("thinking"));
+    }
+
+    #[test]
+    fn a_pdf_becomes_a_file_part_and_a_stream_asks_for_usage() {
+        let req = translate(json!({"model": "m", "max_tokens": 10, "stream": true,
+            "messages": [{"role": "user", "content": [
+                {"type": "document", "title": "r.pdf",
+                 "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBE"}},
+                {"type": "text", "text": "Summarize"}]}]}));
+        let Some(MessageContent::Parts(parts)) = &req.messages[0].content else {
+            panic!("expected parts");
+        };
+        assert_eq!(parts[0].kind, "file");
+        assert_eq!(
+            parts[0].extra["file"]["file_data"],
+            "data:application/pdf;base64,JVBE"
+        );
+        assert!(req.wants_stream_usage());
+    }
 }
