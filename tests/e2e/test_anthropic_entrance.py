@@ -211,10 +211,16 @@ def test_an_error_after_the_stream_started_is_an_error_event(ant, nonce):
     assert "overloaded" in str(e.value).lower()
 
 
-def test_count_tokens(ant):
-    short = ant.messages.count_tokens(model="claude-sonnet", messages=[{"role": "user", "content": "hi"}])
+def test_count_tokens_asks_anthropic_and_estimates_for_others(ant, upstreams, nonce):
+    messages = [{"role": "user", "content": f"How many tokens is this? {nonce}"}]
+    counted = ant.messages.count_tokens(model="claude-sonnet", messages=messages)
+    rec = upstreams.anthropic.one(nonce, path="/v1/messages/count_tokens")
+    assert counted.input_tokens == rec.response["input_tokens"], "Anthropic's own count, not an estimate"
+    assert rec.body == {"model": "claude-sonnet-4-5", "messages": messages}
+
+    short = ant.messages.count_tokens(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
     long = ant.messages.count_tokens(
-        model="claude-sonnet", messages=[{"role": "user", "content": "a much longer question " * 40}]
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "a much longer question " * 40}]
     )
     assert 0 < short.input_tokens < long.input_tokens
 

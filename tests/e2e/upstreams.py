@@ -815,6 +815,17 @@ class AnthropicUpstream(MockUpstream):
         super().__init__(api_keys)
         self.signatures: set[str] = set()  # thinking signatures issued, as the real API can verify them
 
+    def _count_tokens(self, h: _Handler, rec: Recorded) -> None:
+        """A count the gateway could not have guessed: 1000 plus one per message character."""
+        body = rec.body if isinstance(rec.body, dict) else {}
+        if "max_tokens" in body:
+            rec.response["status"] = 400
+            h.send_json(400, _ant_error("invalid_request_error", "max_tokens: Extra inputs are not permitted"))
+            return
+        tokens = 1000 + len(json.dumps(body.get("messages", [])))
+        rec.response.update(status=200, input_tokens=tokens)
+        h.send_json(200, {"input_tokens": tokens})
+
     def _check_thinking(self, body: Any) -> str | None:
         return _thinking_problem(body, self.signatures)
 
@@ -828,6 +839,9 @@ class AnthropicUpstream(MockUpstream):
             h.send_json(401, _ant_error("authentication_error", "invalid x-api-key"), headers={"request-id": "req_mock"})
             return
         path = rec.path.split("?")[0]
+        if rec.method == "POST" and path == "/v1/messages/count_tokens":
+            self._count_tokens(h, rec)
+            return
         if not (rec.method == "POST" and path == "/v1/messages"):
             rec.response["status"] = 404
             h.send_json(404, _ant_error("not_found_error", f"Not found: {rec.method} {rec.path}"))

@@ -7,6 +7,8 @@
 //! ([`Governance`], health), and one implementation of each other stage's trait. Accounting is
 //! the [`Ledger`] of [`crate::account`], opened here when a request arrives.
 
+mod count;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

@@ -25,7 +25,7 @@ use futures_util::Stream;
 use futures_util::future::BoxFuture;
 use switchyard_wire::openai::{
     ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, EmbeddingsRequest,
-    EmbeddingsResponse, Usage,
+    EmbeddingsResponse, Native, Usage,
 };
 
 use crate::config::{Capability, Config, Dialect, Price, ProviderConfig};
@@ -128,6 +128,17 @@ pub trait Provider: Send + Sync {
     /// The provider's key pool, if it has one: the executor asks it whether another key is
     /// ready, the admin API shows its health.
     fn keys(&self) -> Option<&KeyPool> {
+        None
+    }
+
+    /// Counts the prompt tokens of a request in the client's own dialect without generating,
+    /// when the provider has an endpoint for it and speaks that dialect (Anthropic's
+    /// `count_tokens`). `None`: the gateway estimates instead.
+    fn count_tokens<'a>(
+        &'a self,
+        _native: &'a Native,
+        _deployment: &'a Deployment,
+    ) -> Option<BoxFuture<'a, Result<u64, ProviderError>>> {
         None
     }
 }

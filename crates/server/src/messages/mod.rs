@@ -48,24 +48,14 @@ pub async fn messages(State(app): Shared, request: Request<Body>) -> Response {
     }
 }
 
-/// `POST /v1/messages/count_tokens`: the prompt's size as the gateway estimates it (about four
-/// characters a token), for clients that budget their context with it.
+/// `POST /v1/messages/count_tokens`: counted by the Anthropic deployment the model routes to,
+/// else estimated (about four characters a token), for clients that budget their context with it.
 pub async fn count_tokens(State(app): Shared, request: Request<Body>) -> Response {
     let (parts, body) = request.into_parts();
     let ctx = RequestContext::new(Endpoint::Messages, parts.headers);
     let counted = async {
-        app.gateway.authorize(ctx.credential.as_deref()).await?;
-        let bytes = ingress::read_body(&ctx.headers, body, app.max_body_size).await?;
-        // count_tokens takes no max_tokens: supply one so the request shape decodes.
-        let mut value: Value = ingress::decode(&bytes)?;
-        if let Value::Object(map) = &mut value {
-            map.entry("max_tokens").or_insert(1.into());
-        }
-        let typed: MessagesRequest = serde_json::from_value(value).map_err(|e| {
-            GatewayError::invalid_request("invalid_field", format!("invalid request: {e}"))
-        })?;
-        let canonical = request::to_chat_request(&typed);
-        Ok::<u64, GatewayError>(switchyard_core::usage::estimate_prompt_tokens(&canonical))
+        let request = read_count_request(&ctx.headers, body, app.max_body_size).await?;
+        app.gateway.count_tokens(&ctx, &request).await
     }
     .await;
     match counted {
@@ -75,6 +65,30 @@ pub async fn count_tokens(State(app): Shared, request: Request<Body>) -> Respons
         }
         Err(e) => error(&ctx.id, &e),
     }
+}
+
+/// A count_tokens body: a Messages request without `max_tokens`.
+async fn read_count_request(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<ChatCompletionRequest, GatewayError> {
+    let bytes = ingress::read_body(headers, body, limit).await?;
+    let native: Value = ingress::decode(&bytes)?;
+    let mut shaped = native.clone();
+    if let Value::Object(map) = &mut shaped {
+        // Only to satisfy the shared request type; the provider gets the body as it came.
+        map.entry("max_tokens").or_insert(1.into());
+    }
+    let typed: MessagesRequest = serde_json::from_value(shaped).map_err(|e| {
+        GatewayError::invalid_request("invalid_field", format!("invalid request: {e}"))
+    })?;
+    let mut canonical = request::to_chat_request(&typed);
+    canonical.origin.native = Some(Arc::new(Native::Anthropic {
+        body: native,
+        beta: beta_header(headers),
+    }));
+    Ok(canonical)
 }
 
 /// Reads a Messages request into the canonical request, carrying the client's own body.

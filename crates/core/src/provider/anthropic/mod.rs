@@ -224,4 +224,39 @@ impl Provider for AnthropicProvider {
     fn keys(&self) -> Option<&KeyPool> {
         Some(&self.keys)
     }
+
+    fn count_tokens<'a>(
+        &'a self,
+        native: &'a Native,
+        deployment: &'a Deployment,
+    ) -> Option<BoxFuture<'a, Result<u64, ProviderError>>> {
+        let Native::Anthropic { body, beta } = native else {
+            return None;
+        };
+        Some(Box::pin(async move {
+            let mut body = body.clone();
+            body["model"] = deployment.upstream_model.clone().into();
+            let body = serde_json::to_vec(&body)
+                .map_err(|e| ProviderError::new(ErrorClass::Protocol, &self.name, e.to_string()))?;
+            let mut url = self.url.clone();
+            url.set_path(&format!("{}/count_tokens", self.url.path()));
+            let mut rb = self
+                .client
+                .post(url)
+                .headers(self.headers_with_beta(beta.as_deref()))
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
+            if let KeyPick::Key(_, key) = self.keys.pick(&deployment.upstream_model) {
+                rb = rb.header("x-api-key", key);
+            }
+            let response = http::send(&self.name, rb, &self.timeouts).await?;
+            #[derive(serde::Deserialize)]
+            struct Counted {
+                input_tokens: u64,
+            }
+            let counted: Counted =
+                http::read_json(&self.name, response, self.timeouts.idle, 1 << 20).await?;
+            Ok(counted.input_tokens)
+        }))
+    }
 }
