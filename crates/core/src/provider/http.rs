@@ -64,7 +64,8 @@ pub async fn send(
     Err(error_from_response(provider, status, &headers, &body))
 }
 
-fn transport_error(provider: &str, e: &reqwest::Error) -> ProviderError {
+/// A failure to reach the provider or to read from it: timeout, else connection.
+pub fn transport_error(provider: &str, e: &reqwest::Error) -> ProviderError {
     let class = if e.is_timeout() {
         ErrorClass::Timeout
     } else {

@@ -237,7 +237,7 @@ impl BedrockProvider {
                     format!("no response within {:?}", self.timeouts.first_byte),
                 ));
             }
-            Ok(Err(e)) => return Err(transport_error(&self.name, &e)),
+            Ok(Err(e)) => return Err(http::transport_error(&self.name, &e)),
             Ok(Ok(r)) => r,
         };
         if response.status().is_success() {
@@ -298,23 +298,6 @@ pub fn encode_segment(s: &str) -> String {
         }
     }
     out
-}
-
-fn transport_error(provider: &str, e: &reqwest::Error) -> ProviderError {
-    let class = if e.is_timeout() {
-        ErrorClass::Timeout
-    } else {
-        ErrorClass::Connection
-    };
-    // reqwest's message includes the URL but never headers, so no credential leaks through it.
-    let mut message = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        source = s.source();
-    }
-    ProviderError::new(class, provider, message)
 }
 
 /// A classified error from a Bedrock error response: the type from `x-amzn-ErrorType`

@@ -159,7 +159,7 @@ pub fn frames(
                     &st.provider,
                     "the stream ended inside an event-stream frame",
                 ),
-                Ok(Some(Err(e))) => super::transport_error(&st.provider, &e),
+                Ok(Some(Err(e))) => crate::provider::http::transport_error(&st.provider, &e),
                 Err(_) => ProviderError::new(
                     ErrorClass::Timeout,
                     &st.provider,
