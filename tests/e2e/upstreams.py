@@ -6,7 +6,8 @@ run in a background thread on an ephemeral port on 127.0.0.1:
 * ``OpenAIUpstream``: an OpenAI-compatible API -- ``POST /v1/chat/completions``
   (JSON and SSE, including the ``stream_options.include_usage`` final chunk with
   ``choices: []``), ``POST /v1/embeddings`` (always float vectors, like many
-  OpenAI-compatible servers that ignore ``encoding_format``), ``GET /v1/models``.
+  OpenAI-compatible servers that ignore ``encoding_format``), ``GET /v1/models``,
+  and ``POST /v1/responses`` (in ``upstream_responses.py``).
 * ``AnthropicUpstream``: the Anthropic Messages API -- ``POST /v1/messages``
   (JSON and SSE with the real event sequence: message_start, content_block_start,
   ping, content_block_delta with text_delta / input_json_delta,
@@ -415,6 +416,11 @@ class OpenAIUpstream(MockUpstream):
             return
         if rec.method == "POST" and path == "/v1/embeddings":
             self._embeddings(h, rec)
+            return
+        if rec.method == "POST" and path == "/v1/responses":
+            from upstream_responses import serve  # imports this module: load it lazily
+
+            serve(self, h, rec)
             return
         rec.response["status"] = 404
         h.send_json(404, _oai_error(f"Invalid URL ({rec.method} {rec.path})", "invalid_request_error"))

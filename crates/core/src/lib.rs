@@ -20,6 +20,7 @@ pub mod provider;
 pub mod usage;
 pub mod record;
 pub mod account;
+pub mod response_store;
 pub mod webhook;
 
 pub mod pipeline;

@@ -28,6 +28,8 @@ pub struct AppState {
     pub metrics: Option<Arc<crate::telemetry::metrics::MetricsSink>>,
     /// Set on shutdown: `/health/ready` answers 503 so that load balancers stop sending.
     pub draining: std::sync::atomic::AtomicBool,
+    /// Where the Responses entrance keeps responses; `None` without a database.
+    pub responses: Option<Arc<dyn switchyard_core::response_store::ResponseStore>>,
 }
 
 pub type Shared = State<Arc<AppState>>;

@@ -12,6 +12,7 @@ pub mod governance;
 pub mod ingress;
 pub mod messages;
 pub mod reload;
+pub mod responses;
 pub mod upkeep;
 pub mod telemetry;
 
@@ -36,6 +37,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/chat/completions", post(ingress::chat_completions))
         .route("/v1/messages", post(messages::messages))
         .route("/v1/messages/count_tokens", post(messages::count_tokens))
+        .route("/v1/responses", post(responses::create))
+        .route("/v1/responses/{id}", get(responses::retrieve))
         .route("/v1/embeddings", post(ingress::embeddings))
         .route("/embeddings", post(ingress::embeddings))
         .route("/v1/feedback", post(feedback::post))
@@ -103,7 +106,7 @@ async fn unknown_endpoint(method: Method, uri: Uri) -> Response {
         "invalid_request_error",
         "unknown_endpoint",
         format!(
-            "{method} {} is not an endpoint of Switchyard; it serves POST /v1/chat/completions, POST /v1/embeddings, GET /v1/models, GET /health/live, GET /health/ready, and the admin API under /admin/ (health, keys, users, teams, audit)",
+            "{method} {} is not an endpoint of Switchyard; it serves POST /v1/chat/completions, POST /v1/messages (Anthropic), POST /v1/messages/count_tokens, POST /v1/responses, GET /v1/responses/{{id}}, POST /v1/embeddings, GET /v1/models, POST /v1/feedback, GET /metrics, GET /health/live, GET /health/ready, and the admin API under /admin/ (health, keys, users, teams, audit, reports)",
             uri.path()
         ),
     );
@@ -127,6 +130,9 @@ pub async fn build(config: Config) -> Result<Built, String> {
     let metrics = (config.telemetry.metrics.enabled)
         .then(|| Arc::new(telemetry::metrics::MetricsSink::new()));
     let sinks = record_sinks(&config, db.as_ref(), metrics.as_ref())?;
+    let responses = db
+        .clone()
+        .map(|db| Arc::new(db) as Arc<dyn switchyard_core::response_store::ResponseStore>);
     let (recorder, records) = Recorder::spawn(sinks, config.records.buffer);
     let (governance, admin, key_events) = governance::build(&config, db).await?;
     let max_body_size = usize::try_from(config.server.max_body_size).unwrap_or(usize::MAX);
@@ -137,6 +143,7 @@ pub async fn build(config: Config) -> Result<Built, String> {
         admin,
         metrics,
         draining: Default::default(),
+        responses,
     });
     let upkeep = match &state.admin {
         Some(admin) => upkeep::spawn(&admin.db, &state),

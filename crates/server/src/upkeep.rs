@@ -1,11 +1,12 @@
 //! Background upkeep of a gateway with a database: record retention (`records.retention_days`,
-//! checked hourly) and the spend anomaly alert (`alerts.spend_anomaly`): a key, team or feature
+//! checked hourly), deleting the kept Responses API responses past their `responses.ttl`
+//! (hourly), and the spend anomaly alert (`alerts.spend_anomaly`): a key, team or feature
 //! whose spend over the last hour runs at more than `factor` × its average hourly spend over
 //! the previous `baseline_days` gets a log line and a webhook POST — the runaway agent loop is
 //! caught within minutes, long before it exhausts a monthly budget.
 //!
-//! Both read the config at each tick, so a reload applies; both only read the rollups or delete
-//! in small transactions, never holding up the record writer.
+//! Retention and the alert read the config at each tick, so a reload applies; all three only
+//! read the rollups or delete in small transactions, never holding up the record writer.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -28,6 +29,7 @@ pub fn spawn(db: &Database, app: &Arc<AppState>) -> Vec<tokio::task::JoinHandle<
     if runtime.config.records.retention_days > 0 {
         tasks.push(tokio::spawn(retention(db.clone(), app.clone())));
     }
+    tasks.push(tokio::spawn(expire_responses(db.clone())));
     if let Some(anomaly) = &runtime.config.alerts.spend_anomaly {
         let every = anomaly.check_every.max(Duration::from_secs(1));
         tasks.push(tokio::spawn(watch_spend(db.clone(), app.clone(), every)));
@@ -53,6 +55,22 @@ async fn retention(db: Database, app: Arc<AppState>) {
             ),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot delete old request records; will retry in an hour")
+            }
+        }
+    }
+}
+
+/// Deletes the kept responses past their TTL (also after storing was turned off: they were
+/// kept for a time, not for ever).
+async fn expire_responses(db: Database) {
+    let mut tick = tokio::time::interval(RETENTION_EVERY);
+    loop {
+        tick.tick().await;
+        match db.purge_expired_responses(unix_ms()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "expired responses deleted"),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot delete expired responses; will retry in an hour")
             }
         }
     }

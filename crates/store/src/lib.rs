@@ -7,7 +7,8 @@
 //! ([`records`]: the request log behind `RecordSink`, and the queries that read it back;
 //! [`governance`]: virtual keys, users, teams and the audit log, `KeyLookup`, and the spend
 //! history that budget windows start from; [`reports`]: usage, latency and events reports
-//! over the hourly rollups of the log).
+//! over the hourly rollups of the log; [`responses`]: the Responses API responses kept for
+//! `previous_response_id`, `ResponseStore`).
 //!
 //! It owns neither the traits nor the batching: `switchyard-core` defines what is stored and
 //! decides when; the server decides which database (the `database.url` setting) and
@@ -19,6 +20,7 @@ pub mod governance;
 pub mod records;
 pub mod redis;
 pub mod reports;
+pub mod responses;
 
 pub use self::redis::{KeyEvents, RedisCounters};
 pub use db::{Database, connect, connect_postgres_schema, mask_url};

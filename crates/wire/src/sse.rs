@@ -177,12 +177,44 @@ pub fn named_frame(event: &str, payload: &[u8]) -> Bytes {
     out.freeze()
 }
 
+impl Event {
+    /// The event as a frame again (`event: NAME` when named, a `data:` line per line of data, a
+    /// blank line): what a client of the upstream's own dialect receives when the gateway
+    /// forwards the stream as it came.
+    pub fn to_frame(&self) -> Bytes {
+        let mut out = BytesMut::with_capacity(self.data.len() + 48);
+        if let Some(name) = &self.event {
+            out.put_slice(b"event: ");
+            out.put_slice(name.as_bytes());
+            out.put_u8(b'\n');
+        }
+        for line in self.data.split('\n') {
+            out.put_slice(b"data: ");
+            out.put_slice(line.as_bytes());
+            out.put_u8(b'\n');
+        }
+        out.put_u8(b'\n');
+        out.freeze()
+    }
+}
+
 /// The OpenAI end-of-stream sentinel.
 pub const DONE_FRAME: &[u8] = b"data: [DONE]\n\n";
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_event_reframed_parses_back_to_itself() {
+        let event = Event {
+            event: Some("content_block_delta".into()),
+            data: "{\"a\":1}\n{\"b\":2}".into(),
+        };
+        let mut parser = Parser::new(1 << 16);
+        parser.push(&event.to_frame());
+        assert_eq!(parser.next_event().unwrap(), Some(event));
+    }
 
     fn parse_all(chunks: &[&[u8]]) -> Vec<Event> {
         let mut p = Parser::new(1 << 20);

@@ -86,6 +86,8 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     #[serde(default)]
     pub alerts: AlertsConfig,
+    #[serde(default)]
+    pub responses: crate::response_store::config::ResponsesConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -226,6 +228,7 @@ impl Config {
         }
         self.telemetry.check()?;
         self.alerts.check()?;
+        self.responses.check(&self.database.url)?;
         for (name, p) in &self.providers {
             let path = format!("providers.{name}");
             let base = p.base_url.as_deref().or(p.kind.default_base_url());

@@ -60,6 +60,8 @@ pub enum BodyKind {
     ChatCompletion,
     /// An Anthropic Messages `message`, for a client that spoke the Messages API.
     AnthropicMessage,
+    /// An OpenAI Responses API `response`, for a client that spoke the Responses API.
+    Response,
 }
 
 impl RawResponse {
@@ -97,6 +99,23 @@ impl RawResponse {
         })
     }
 
+    /// Reads the usage out of a Responses API `response` object, checking that it is one.
+    pub fn responses(body: bytes::Bytes) -> Result<RawResponse, serde_json::Error> {
+        #[derive(serde::Deserialize)]
+        struct Outline {
+            #[allow(dead_code)] // required: a body without output is not a response
+            output: serde::de::IgnoredAny,
+            #[serde(default)]
+            usage: Option<switchyard_wire::responses::Usage>,
+        }
+        let outline: Outline = serde_json::from_slice(&body)?;
+        Ok(RawResponse {
+            body,
+            usage: outline.usage.as_ref().map(openai::responses::usage),
+            kind: BodyKind::Response,
+        })
+    }
+
     /// The decoded response as a chat completion, for the stages that look inside.
     pub fn decode(&self) -> Result<ChatCompletionResponse, serde_json::Error> {
         match self.kind {
@@ -104,6 +123,9 @@ impl RawResponse {
             BodyKind::AnthropicMessage => Ok(anthropic::translate::from_messages_response(
                 serde_json::from_slice(&self.body)?,
                 crate::request::unix_secs(),
+            )),
+            BodyKind::Response => Ok(openai::responses::to_chat_completion(
+                serde_json::from_slice(&self.body)?,
             )),
         }
     }

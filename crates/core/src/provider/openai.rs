@@ -5,7 +5,10 @@
 //! (`/openai/deployments/{deployment}/…?api-version=`) and the `api-key` header. The request is
 //! the canonical struct serialized as is, so fields Switchyard does not know reach the upstream
 //! untouched; responses and chunks are read into the canonical structs, which keep unknown
-//! fields too.
+//! fields too. A Responses API client's own body goes to OpenAI and Azure as it came
+//! ([`responses`]).
+
+pub mod responses;
 
 use std::sync::Arc;
 
@@ -14,6 +17,7 @@ use futures_util::{StreamExt, stream};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use switchyard_wire::openai::{
     ChatCompletionChunk, ChatCompletionRequest, EmbeddingsRequest, EmbeddingsResponse, ErrorBody,
+    Native,
 };
 
 use super::{ChatReply, ChunkStream, Deployment, KeyPick, KeyPool, Provider, RawResponse, http};
@@ -35,6 +39,7 @@ pub struct OpenAiProvider {
     client: reqwest::Client,
     chat_url: reqwest::Url,
     embeddings_url: reqwest::Url,
+    responses_url: reqwest::Url,
 }
 
 #[derive(Clone, Copy)]
@@ -68,9 +73,11 @@ impl OpenAiProvider {
             .to_owned();
         let chat_url = parse_url(name, &format!("{base_url}/chat/completions"))?;
         let embeddings_url = parse_url(name, &format!("{base_url}/embeddings"))?;
+        let responses_url = parse_url(name, &responses::url(config.kind, &base_url))?;
         Ok(OpenAiProvider {
             chat_url,
             embeddings_url,
+            responses_url,
             name: name.into(),
             kind: config.kind,
             base_url,
@@ -164,9 +171,19 @@ impl Provider for OpenAiProvider {
         deployment: &'a Deployment,
     ) -> BoxFuture<'a, Result<ChatReply, ProviderError>> {
         Box::pin(async move {
+            if let Some(Native::Responses { body }) = request.origin.native.as_deref()
+                && self.serves_responses()
+            {
+                return self.respond(request, body, deployment).await;
+            }
             // OpenAI-dialect servers take every canonical field as it is; only what a native
             // body asked beyond the canonical request is refused.
-            super::params::refuse_unsupported(request, deployment, "the OpenAI API", &[])?;
+            let vendor = match self.kind {
+                ProviderKind::Openai => "OpenAI chat completions",
+                ProviderKind::Azure => "Azure OpenAI chat completions",
+                _ => "OpenAI-compatible chat completions",
+            };
+            super::params::refuse_unsupported(request, deployment, vendor, &[])?;
             let request = super::portable_ids(request);
             let body = serde_json::to_vec(&*request).map_err(|e| self.protocol_error(e))?;
             let url = self.url(&deployment.upstream_model, Endpoint::Chat)?;

@@ -232,7 +232,7 @@ pub fn chunks(
                 Some(Ok(event)) => match st.translator.on_event(&st.provider, &event.data) {
                     Ok(chunk) if st.keep_native => {
                         let mut chunk = chunk.unwrap_or_else(|| st.translator.carrier());
-                        chunk.native = Some(frame(&event));
+                        chunk.native = Some(event.to_frame());
                         return Some((Ok(chunk), st));
                     }
                     Ok(Some(chunk)) => return Some((Ok(chunk), st)),
@@ -258,21 +258,4 @@ pub fn chunks(
             }
         }
     }))
-}
-
-/// One event as an SSE frame again: `event: NAME` (when named), `data: DATA`, a blank line.
-fn frame(event: &sse::Event) -> bytes::Bytes {
-    let mut out = String::with_capacity(event.data.len() + 48);
-    if let Some(name) = &event.event {
-        out.push_str("event: ");
-        out.push_str(name);
-        out.push('\n');
-    }
-    for line in event.data.split('\n') {
-        out.push_str("data: ");
-        out.push_str(line);
-        out.push('\n');
-    }
-    out.push('\n');
-    bytes::Bytes::from(out)
 }
