@@ -278,9 +278,15 @@ models:
   gemini-flash:
     provider: gem
     upstream: gemini-2.5-flash
+  claude-plain:
+    provider: claude
+    upstream: claude-sonnet-4-5
 routes:
   claude-main:
     targets: [claude-overloaded, gemini-flash]
+  claude-lenient:
+    targets: [claude-plain]
+    drop_unsupported_params: true
 """
     gw = Gateway("anthropic-fallback", config, workdir).start()
     try:
@@ -319,3 +325,22 @@ def test_an_overloaded_anthropic_primary_falls_back_to_gemini_streamed(fallback_
         leg2 = gemini.wait_for(nonce, count=2)[-1]
         assert leg2.response["status"] == 200, leg2.response.get("error")
         assert TOOL_RESULT in "".join(b.text for b in final.content if b.type == "text")
+
+
+def test_a_parameter_the_provider_cannot_honour_is_refused_by_name_unless_dropped(fallback_gateway, upstreams, nonce):
+    import openai
+
+    gw, _ = fallback_gateway
+    with openai.OpenAI(base_url=f"{gw.url}/v1", api_key="anything", max_retries=0) as client:
+        ask = dict(messages=[{"role": "user", "content": f"Hi {nonce}"}], n=2, logprobs=True)
+        with pytest.raises(openai.BadRequestError) as e:
+            client.chat.completions.create(model="claude-plain", **ask)
+        message = e.value.body["message"]
+        assert '"n"' in message and "Anthropic" in message and "drop_unsupported_params" in message
+        assert e.value.body["code"] == "unsupported_parameter"
+        assert not upstreams.anthropic.matching(nonce), "nothing may reach the provider"
+
+        reply = client.chat.completions.create(model="claude-lenient", **ask)
+        sent = upstreams.anthropic.one(nonce)
+        assert "n" not in sent.body and "logprobs" not in sent.body
+        assert len(reply.choices) == 1

@@ -1017,20 +1017,16 @@ fn openai_only_fields_are_dropped_and_anthropic_only_ones_pass() {
     );
 }
 
+/// `n > 1` is refused before translating (`params::refuse_unsupported`), unless the route or
+/// model drops it; the translation itself never sends it.
 #[test]
-fn n_greater_than_one_is_refused() {
-    let err = translate_err(json!({
+fn n_is_never_sent() {
+    let out = translate(json!({
         "model": "claude-opus-4-6",
         "messages": [{"role": "user", "content": "Hello"}],
         "n": 2
     }));
-    assert!(err.contains("n"), "{err}");
-    // n = 1 is what Anthropic does anyway.
-    translate(json!({
-        "model": "claude-opus-4-6",
-        "messages": [{"role": "user", "content": "Hello"}],
-        "n": 1
-    }));
+    assert!(out.get("n").is_none(), "{out}");
 }
 
 #[test]

@@ -8,8 +8,9 @@
 //! one (Anthropic wants all results of a turn in one user message); `max_tokens` gets a default;
 //! `temperature` is clamped to Anthropic's 0–1; `stop` becomes `stop_sequences`; `tool_choice`
 //! `required` becomes `any`, and `parallel_tool_calls: false` becomes
-//! `disable_parallel_tool_use`. Fields Anthropic does not accept are dropped, except the
-//! Anthropic-only ones a client may send on purpose (`top_k`, `thinking`, `service_tier`).
+//! `disable_parallel_tool_use`. Fields Anthropic does not accept are left out (the adapter has
+//! already refused those a client would miss, see `params`), except the Anthropic-only ones a
+//! client may send on purpose (`top_k`, `thinking`, `service_tier`).
 
 use serde_json::Value;
 use switchyard_wire::anthropic as a;
@@ -32,9 +33,6 @@ pub fn to_messages_request(
     req: &ChatCompletionRequest,
     default_max_tokens: u32,
 ) -> Result<a::MessagesRequest, String> {
-    if req.n.is_some_and(|n| n > 1) {
-        return Err("n > 1 is not supported by Anthropic models".into());
-    }
     let mut system: Vec<a::ContentBlock> = Vec::new();
     let mut messages: Vec<a::Message> = Vec::new();
     for (i, m) in req.messages.iter().enumerate() {
