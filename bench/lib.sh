@@ -36,6 +36,10 @@ DIRECT_MODEL=gpt-4o-mini  # model sent straight to the mock and through the bare
 
 # Extra request headers for the target being measured (set per target).
 LOAD_HEADERS=()
+# The API the target's requests speak: openai (chat completions) or anthropic (Messages);
+# passed to loadgen as --dialect and used by chat_ok. Set per target.
+LOAD_DIALECT=openai
+ANTHROPIC_VERSION=2023-06-01
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 warn() { printf '[bench] WARNING: %s\n' "$*" >&2; }
@@ -96,13 +100,44 @@ wait_ok() {
   return 1
 }
 
-# chat_ok SECONDS PORT MODEL: one non-streaming chat request (with
+# chat_ok SECONDS PORT MODEL: one small non-streaming request in LOAD_DIALECT (with
 # LOAD_HEADERS) answers 2xx within SECONDS.
 chat_ok() {
-  local args=(-X POST -H 'content-type: application/json'
-    -d "{\"model\":\"$3\",\"messages\":[{\"role\":\"user\",\"content\":\"ping\"}]}") h
+  local path body args=(-X POST -H 'content-type: application/json') h
+  case "$LOAD_DIALECT" in
+    anthropic)
+      path=/v1/messages
+      body="{\"model\":\"$3\",\"max_tokens\":16,\"messages\":[{\"role\":\"user\",\"content\":\"ping\"}]}"
+      args+=(-H "anthropic-version: $ANTHROPIC_VERSION")
+      ;;
+    *)
+      path=/v1/chat/completions
+      body="{\"model\":\"$3\",\"messages\":[{\"role\":\"user\",\"content\":\"ping\"}]}"
+      ;;
+  esac
+  args+=(-d "$body")
   for h in "${LOAD_HEADERS[@]}"; do args+=(-H "$h"); done
-  wait_ok "$1" "http://127.0.0.1:$2/v1/chat/completions" "${args[@]}"
+  wait_ok "$1" "http://127.0.0.1:$2$path" "${args[@]}"
+}
+
+# credential_header DIALECT KEY: the header a client of DIALECT sends its API key in.
+credential_header() {
+  case "$1" in
+    anthropic) printf 'x-api-key: %s' "$2" ;;
+    *) printf 'authorization: Bearer %s' "$2" ;;
+  esac
+}
+
+# fresh_database CONFIG: deletes the SQLite database of CONFIG's `database.url` (and its WAL
+# files), so that a target sharing a config with one measured before it starts from an empty
+# request log as that one did (the writer's cost grows with the log). Only files under
+# bench/results/ are ever deleted.
+fresh_database() {
+  local path
+  path=$(sed -n 's|^[[:space:]]*url:[[:space:]]*"\{0,1\}sqlite://\([^"?]*\).*|\1|p' "$1" | head -n 1)
+  case "$path" in
+    bench/results/* | "$RESULTS"/*) rm -f "$path" "$path-wal" "$path-shm" "$path-journal" ;;
+  esac
 }
 
 # provision_key CONFIG PORT ADMIN_KEY: starts the gateway once, creates a virtual key with an
@@ -196,8 +231,9 @@ start_mock() {
 load() {
   local scenario=$1 target=$2 port=$3 model=$4 pid=$5 h
   shift 5
-  local args=(--url "http://127.0.0.1:$port" --model "$model" --threads "$LOADGEN_THREADS"
-    --clk-tck "$CLK_TCK" --watch-pid "$pid" --warmup "$WARMUP" --label "$scenario-$target")
+  local args=(--url "http://127.0.0.1:$port" --model "$model" --dialect "$LOAD_DIALECT"
+    --threads "$LOADGEN_THREADS" --clk-tck "$CLK_TCK" --watch-pid "$pid" --warmup "$WARMUP"
+    --label "$scenario-$target")
   for h in "${LOAD_HEADERS[@]}"; do args+=(--header "$h"); done
   log "  $scenario"
   if ! "$BIN/loadgen" "${args[@]}" "$@" >"$RESULTS/$scenario-$target.json" 2>>"$RESULTS/loadgen.log"; then
@@ -211,7 +247,7 @@ load() {
 run_scenarios() {
   local target=$1 port=$2 model=$3 pid=$4 scenario
   shift 4
-  log "$target (127.0.0.1:$port, model $model, pid $pid)"
+  log "$target (127.0.0.1:$port, $LOAD_DIALECT, model $model, pid $pid)"
   for scenario in "$@"; do
     case "$scenario" in
       open500) load open500 "$target" "$port" "$model" "$pid" --mode open --rate 500 --duration "$DURATION" ;;

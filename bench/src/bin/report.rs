@@ -7,6 +7,12 @@
 //!
 //! Result files are `<scenario>-<target>.json` in `--results`, with scenarios
 //! `open500`, `open2000`, `closed64`, `stream`, `streams1000` and `startup`.
+//!
+//! Targets of the OpenAI chat completions entrance are plain keys (`sy-full`). A target of
+//! another entrance `E` (the Anthropic Messages API: `anthropic`) is keyed `E.<name>` and
+//! compared with that entrance's own baselines, `E.direct` and `E.bare` (loadgen speaking `E`
+//! to the mock, straight or through the bare proxy), so every column's added latency is what
+//! the gateway adds to a request of its own dialect.
 
 use std::path::{Path, PathBuf};
 
@@ -23,7 +29,8 @@ struct Args {
     /// the baselines.
     #[arg(
         long,
-        default_value = "direct,bare,sy-minimal,sy-full,sy-full-norecords,sy-full-redis"
+        default_value = "direct,bare,sy-minimal,sy-full,sy-full-norecords,sy-full-redis,\
+                         anthropic.direct,anthropic.bare,anthropic.sy-full,anthropic.sy-full-openai"
     )]
     targets: String,
     /// Column heading for a target, `key=Heading` (repeatable).
@@ -37,6 +44,22 @@ const BARE: &str = "bare";
 struct Column {
     key: String,
     heading: String,
+}
+
+/// The entrance prefix of a target key (`"anthropic."`, or `""` for OpenAI chat completions)
+/// and the target's name within it.
+fn split_key(key: &str) -> (&str, &str) {
+    match key.find('.') {
+        Some(dot) => key.split_at(dot + 1),
+        None => ("", key),
+    }
+}
+
+/// The keys of the direct and bare-proxy baselines a target is compared with: those of its
+/// own entrance.
+fn baselines(key: &str) -> (String, String) {
+    let (entrance, _) = split_key(key);
+    (format!("{entrance}{DIRECT}"), format!("{entrance}{BARE}"))
 }
 
 /// How a row compares a cell with the baselines.
@@ -320,7 +343,18 @@ fn heading(key: &str, labels: &[String]) -> String {
         "sy-full" => "Switchyard full".to_owned(),
         "sy-full-redis" => "Switchyard full + Redis".to_owned(),
         "sy-full-norecords" => "Switchyard full, records off".to_owned(),
-        other => other.to_owned(),
+        "anthropic.direct" => "direct, anthropic".to_owned(),
+        "anthropic.bare" => "bare proxy, anthropic".to_owned(),
+        "anthropic.sy-full" => "Switchyard full, anthropic→anthropic".to_owned(),
+        "anthropic.sy-full-openai" => "Switchyard full, anthropic→openai".to_owned(),
+        other => match split_key(other) {
+            ("", name) => name.to_owned(),
+            (entrance, name) => format!(
+                "{}, {}",
+                heading(name, labels),
+                &entrance[..entrance.len() - 1]
+            ),
+        },
     }
 }
 
@@ -352,11 +386,12 @@ fn render(dir: &Path, columns: &[Column]) -> String {
         if !r.scenario.is_empty() {
             pending_scenario = r.scenario;
         }
-        let direct = value(dir, r.file, DIRECT, r.pointer);
-        let bare = value(dir, r.file, BARE, r.pointer);
         let cells: Vec<Option<String>> = columns
             .iter()
             .map(|column| {
+                let (direct, bare) = baselines(&column.key);
+                let direct = value(dir, r.file, &direct, r.pointer);
+                let bare = value(dir, r.file, &bare, r.pointer);
                 value(dir, r.file, &column.key, r.pointer)
                     .map(|v| cell(r, &column.key, v, direct, bare))
             })
@@ -395,15 +430,16 @@ fn render(dir: &Path, columns: &[Column]) -> String {
     out
 }
 
-/// One cell: the absolute figure, the comparison with the baselines, and a
-/// target mark for non-baseline columns.
+/// One cell: the absolute figure, the comparison with the baselines of its
+/// entrance (`direct`, `bare`), and a target mark for non-baseline columns.
 fn cell(r: &Row, key: &str, v: f64, direct: Option<f64>, bare: Option<f64>) -> String {
     let mut text = format_value(v, r.unit);
-    let baseline = key == DIRECT || key == BARE;
+    let name = split_key(key).1;
+    let baseline = name == DIRECT || name == BARE;
     let mut notes = Vec::new();
     match r.compare {
         Compare::Added => {
-            if key != DIRECT
+            if name != DIRECT
                 && let Some(d) = direct
             {
                 notes.push(signed(v - d, r.unit));
@@ -413,7 +449,7 @@ fn cell(r: &Row, key: &str, v: f64, direct: Option<f64>, bare: Option<f64>) -> S
             }
         }
         Compare::Ratio => {
-            if key != DIRECT
+            if name != DIRECT
                 && let Some(d) = direct.filter(|d| *d > 0.0)
             {
                 notes.push(format!("{:.2}× direct", v / d));
@@ -512,6 +548,45 @@ mod tests {
         assert_eq!(
             cell(r, "sy-full", 350.0, Some(278.0), Some(445.0)),
             "350 µs (+72 µs; −95 µs vs bare) ✔"
+        );
+    }
+
+    #[test]
+    fn entrance_columns_compare_with_their_own_baselines() {
+        assert_eq!(baselines("sy-full"), ("direct".into(), "bare".into()));
+        assert_eq!(
+            baselines("anthropic.sy-full-openai"),
+            ("anthropic.direct".into(), "anthropic.bare".into())
+        );
+        assert_eq!(
+            heading("responses.sy-full", &[]),
+            "Switchyard full, responses"
+        );
+        let dir = std::env::temp_dir().join(format!("report-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (target, p50) in [
+            ("direct", 100),
+            ("bare", 150),
+            ("anthropic.direct", 200),
+            ("anthropic.bare", 260),
+            ("anthropic.sy-full", 300),
+        ] {
+            let json = format!("{{\"latency\":{{\"p50_us\":{p50}}},\"count\":10,\"errors\":0}}");
+            std::fs::write(dir.join(format!("open500-{target}.json")), json).unwrap();
+        }
+        let columns: Vec<Column> = ["anthropic.bare", "anthropic.sy-full"]
+            .iter()
+            .map(|key| Column {
+                key: (*key).into(),
+                heading: heading(key, &[]),
+            })
+            .collect();
+        let table = render(&dir, &columns);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(table.contains("| bare proxy, anthropic |"), "{table}");
+        assert!(
+            table.contains("| 260 µs (+60 µs) | 300 µs (+100 µs; +40 µs vs bare) ✔ |"),
+            "{table}"
         );
     }
 

@@ -1,5 +1,6 @@
 //! `loadgen`: the load driver of the benchmark. It owns request generation
-//! and measurement: it sends `POST {url}/v1/chat/completions` with a ~1 KB
+//! and measurement: it sends `POST {url}/v1/chat/completions` (or, with
+//! `--dialect anthropic`, `POST {url}/v1/messages`; see [`dialect`]) with a ~1 KB
 //! prompt over a pooled keep-alive hyper client, either open-loop at a fixed
 //! rate (latency measured from each request's *scheduled* send time, so a
 //! stalled server cannot hide queueing: free of coordinated omission) or
@@ -10,7 +11,8 @@
 //! reports that process's CPU time per request and peak RSS over the run.
 //! A warm-up period precedes the measured window and is not recorded.
 
-use std::borrow::Cow;
+mod dialect;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,24 +22,32 @@ use bytes::Bytes;
 use clap::{Parser, ValueEnum};
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use hyper::{HeaderMap, Method, Request, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use serde::Deserialize;
 use serde_json::{Value, json};
 use switchyard_bench::{new_histogram, proc_cpu_us, proc_status_kb, record, summary};
 
+use dialect::{Dialect, Event};
+
 #[derive(Parser, Debug)]
-#[command(about = "Open- and closed-loop load driver for OpenAI-compatible chat endpoints")]
+#[command(
+    about = "Open- and closed-loop load driver for OpenAI chat and Anthropic Messages endpoints"
+)]
 struct Args {
     /// Base URL of the target (no path), e.g. http://127.0.0.1:4201
     #[arg(long, default_value = "http://127.0.0.1:4201")]
     url: String,
-    /// Request path appended to --url.
-    #[arg(long, default_value = "/v1/chat/completions")]
-    path: String,
+    /// API the requests speak: body, path, headers and how streams are read.
+    #[arg(long, value_enum, default_value_t = Dialect::Openai)]
+    dialect: Dialect,
+    /// Request path appended to --url (default: the dialect's, /v1/chat/completions or
+    /// /v1/messages).
+    #[arg(long)]
+    path: Option<String>,
     /// open = fixed arrival rate (--rate); closed = --connections workers back to back.
     #[arg(long, value_enum, default_value_t = Mode::Closed)]
     mode: Mode,
@@ -62,7 +72,8 @@ struct Args {
     /// Model name put in the request body.
     #[arg(long, default_value = "bench-model")]
     model: String,
-    /// Extra request header, `Name: value` (repeatable).
+    /// Extra request header, `Name: value` (repeatable). With `--dialect anthropic` and no
+    /// `x-api-key` or `authorization` header, `x-api-key: bench-key` is sent.
     #[arg(long = "header")]
     headers: Vec<String>,
     /// Approximate size of the request body in bytes.
@@ -103,6 +114,7 @@ struct Shared {
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
+    dialect: Dialect,
     stream: bool,
     timeout: Duration,
     measure_start: Instant,
@@ -210,20 +222,11 @@ async fn run(args: Args) -> Value {
         Some(k) => (Mode::Closed, k),
         None => (args.mode, args.connections),
     };
-    let uri: Uri = format!("{}{}", args.url.trim_end_matches('/'), args.path)
+    let path = args.path.as_deref().unwrap_or(args.dialect.path());
+    let uri: Uri = format!("{}{}", args.url.trim_end_matches('/'), path)
         .parse()
         .expect("--url and --path must form a valid URL");
-    let mut headers = HeaderMap::new();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    for raw in &args.headers {
-        let (name, value) = raw
-            .split_once(':')
-            .expect("--header must look like 'Name: value'");
-        let name =
-            HeaderName::from_bytes(name.trim().as_bytes()).expect("--header name is invalid");
-        let value = HeaderValue::from_str(value.trim()).expect("--header value is invalid");
-        headers.append(name, value);
-    }
+    let headers = request_headers(&args.headers, args.dialect);
 
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
@@ -238,7 +241,8 @@ async fn run(args: Args) -> Value {
         client,
         uri,
         headers,
-        body: Bytes::from(prompt_body(&args.model, args.prompt_bytes, stream)),
+        body: Bytes::from(args.dialect.body(&args.model, args.prompt_bytes, stream)),
+        dialect: args.dialect,
         stream,
         timeout: Duration::from_millis(args.timeout_ms),
         measure_start,
@@ -263,6 +267,34 @@ async fn run(args: Args) -> Value {
         None => None,
     };
     report(&args, &shared, mode, connections, stream, watched)
+}
+
+/// The headers of every request: JSON content type, the `--header`s, and the dialect's
+/// defaults for what they leave out.
+fn request_headers(raw_headers: &[String], dialect: Dialect) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    for raw in raw_headers {
+        let (name, value) = raw
+            .split_once(':')
+            .expect("--header must look like 'Name: value'");
+        let name =
+            HeaderName::from_bytes(name.trim().as_bytes()).expect("--header name is invalid");
+        let value = HeaderValue::from_str(value.trim()).expect("--header value is invalid");
+        headers.append(name, value);
+    }
+    for (name, value) in dialect.default_headers() {
+        if !headers.contains_key(*name) {
+            headers.insert(*name, HeaderValue::from_static(value));
+        }
+    }
+    if let Some(name) = dialect.default_key_header()
+        && !headers.contains_key(name)
+        && !headers.contains_key(hyper::header::AUTHORIZATION)
+    {
+        headers.insert(name, HeaderValue::from_static(dialect::DEFAULT_API_KEY));
+    }
+    headers
 }
 
 /// Open loop: a dedicated thread schedules request `i` at `start + i / rate`
@@ -402,7 +434,7 @@ async fn exchange(shared: &Shared) -> Result<StreamTimes, String> {
         .await
         .map_err(|err| format!("transport: {}", error_chain(&err)))?;
     let status = response.status();
-    let mut body = response.into_body();
+    let body = response.into_body();
     if !status.is_success() {
         // Drain so the connection can be reused, then report the status.
         let _ = body.collect().await;
@@ -414,7 +446,11 @@ async fn exchange(shared: &Shared) -> Result<StreamTimes, String> {
             .map_err(|err| format!("body: {}", error_chain(&err)))?;
         return Ok(StreamTimes::default());
     }
+    read_stream(shared.dialect, body).await
+}
 
+/// Reads an SSE answer to its end, timing the events that carry content.
+async fn read_stream(dialect: Dialect, mut body: Incoming) -> Result<StreamTimes, String> {
     let mut times = StreamTimes::default();
     let mut last_content: Option<Instant> = None;
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
@@ -427,7 +463,7 @@ async fn exchange(shared: &Shared) -> Result<StreamTimes, String> {
         let now = Instant::now();
         buf.extend_from_slice(&data);
         while let Some((end, sep)) = find_event_end(&buf) {
-            match classify_event(&buf[..end]) {
+            match dialect.classify(&buf[..end]) {
                 Event::Content => {
                     times.content_chunks += 1;
                     match last_content {
@@ -439,13 +475,14 @@ async fn exchange(shared: &Shared) -> Result<StreamTimes, String> {
                     last_content = Some(now);
                 }
                 Event::Done => done = true,
+                Event::Error => return Err("stream_error_event".to_owned()),
                 Event::Other => {}
             }
             buf.drain(..end + sep);
         }
     }
     if !done {
-        return Err("stream_without_done".to_owned());
+        return Err(dialect.unfinished().to_owned());
     }
     if times.content_chunks == 0 {
         return Err("stream_without_content".to_owned());
@@ -473,83 +510,6 @@ fn find_event_end(buf: &[u8]) -> Option<(usize, usize)> {
         (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
         (a, b) => a.or(b),
     }
-}
-
-enum Event {
-    Content,
-    Done,
-    Other,
-}
-
-#[derive(Deserialize)]
-struct Chunk<'a> {
-    #[serde(default, borrow)]
-    choices: Vec<ChunkChoice<'a>>,
-}
-
-#[derive(Deserialize)]
-struct ChunkChoice<'a> {
-    #[serde(default, borrow)]
-    delta: Option<Delta<'a>>,
-}
-
-#[derive(Deserialize)]
-struct Delta<'a> {
-    #[serde(default, borrow)]
-    content: Option<Cow<'a, str>>,
-}
-
-/// Whether one SSE event carries non-empty `delta.content`, is `[DONE]`, or
-/// neither (role-only, stop, usage, comments).
-fn classify_event(event: &[u8]) -> Event {
-    let mut verdict = Event::Other;
-    for line in event.split(|&b| b == b'\n') {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let Some(data) = line.strip_prefix(b"data:") else {
-            continue;
-        };
-        let data = data.trim_ascii();
-        if data == b"[DONE]" {
-            return Event::Done;
-        }
-        if memchr::memmem::find(data, b"\"content\"").is_none() {
-            continue;
-        }
-        if let Ok(chunk) = serde_json::from_slice::<Chunk<'_>>(data)
-            && chunk.choices.iter().any(|c| {
-                c.delta
-                    .as_ref()
-                    .and_then(|d| d.content.as_ref())
-                    .is_some_and(|text| !text.is_empty())
-            })
-        {
-            verdict = Event::Content;
-        }
-    }
-    verdict
-}
-
-/// A chat request of about `size` bytes: a system line and a user message
-/// padded with filler words.
-fn prompt_body(model: &str, size: usize, stream: bool) -> String {
-    const FILLER: &str = "Summarise the following benchmark filler text in one sentence. ";
-    let mut text = String::with_capacity(size);
-    while text.len() + FILLER.len() <= size.saturating_sub(200).max(FILLER.len()) {
-        text.push_str(FILLER);
-    }
-    let mut body = json!({
-        "model": model,
-        "messages": [
-            { "role": "system", "content": "You are a terse assistant used for benchmarking." },
-            { "role": "user", "content": text.trim_end() },
-        ],
-        "max_tokens": 64,
-    });
-    if stream {
-        body["stream"] = json!(true);
-        body["stream_options"] = json!({ "include_usage": true });
-    }
-    body.to_string()
 }
 
 /// What `--watch-pid` observed.
@@ -623,6 +583,7 @@ fn report(
         "label": args.label,
         "url": shared.uri.to_string(),
         "model": args.model,
+        "dialect": format!("{:?}", args.dialect).to_lowercase(),
         "mode": match mode { Mode::Open => "open", Mode::Closed => "closed" },
         "stream": stream,
         "rate": if mode == Mode::Open { json!(args.rate) } else { Value::Null },
@@ -686,29 +647,15 @@ mod tests {
     }
 
     #[test]
-    fn classifies_events() {
-        let content = br#"data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]}"#;
-        assert!(matches!(classify_event(content), Event::Content));
-        let spaced = br#"data:{"choices": [{"delta": {"content": "a\"b"}}]}"#;
-        assert!(matches!(classify_event(spaced), Event::Content));
-        let role = br#"data: {"choices":[{"delta":{"role":"assistant","content":""}}]}"#;
-        assert!(matches!(classify_event(role), Event::Other));
-        let usage = br#"data: {"choices":[],"usage":{"total_tokens":3}}"#;
-        assert!(matches!(classify_event(usage), Event::Other));
-        assert!(matches!(classify_event(b"data: [DONE]"), Event::Done));
-        assert!(matches!(classify_event(b": keep-alive"), Event::Other));
-        assert!(matches!(
-            classify_event(b"data: {not json \"content\""),
-            Event::Other
-        ));
-    }
-
-    #[test]
-    fn prompt_is_about_the_requested_size() {
-        let body = prompt_body("m", 1024, true);
-        assert!((900..=1100).contains(&body.len()), "{}", body.len());
-        let parsed: Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(parsed["stream"], true);
-        assert_eq!(parsed["model"], "m");
+    fn anthropic_requests_get_their_default_headers() {
+        let headers = request_headers(&[], Dialect::Anthropic);
+        assert_eq!(headers["anthropic-version"], "2023-06-01");
+        assert_eq!(headers["x-api-key"], dialect::DEFAULT_API_KEY);
+        let bearer = request_headers(&["authorization: Bearer sk".into()], Dialect::Anthropic);
+        assert!(!bearer.contains_key("x-api-key"));
+        let own = request_headers(&["x-api-key: sk-sy-1".into()], Dialect::Anthropic);
+        assert_eq!(own["x-api-key"], "sk-sy-1");
+        let openai = request_headers(&[], Dialect::Openai);
+        assert_eq!(openai.len(), 1);
     }
 }
