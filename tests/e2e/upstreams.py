@@ -43,6 +43,11 @@ Scenario control -- chosen by the upstream model name, or by a magic word
 * ``error-after-200``  (Anthropic) some text, then ``event: error`` with
                        ``overloaded_error``
 * ``overloaded``       (Anthropic) 529 ``overloaded_error``
+* ``echo-split``       (OpenAI) the last user text back (magic word removed) in
+                       5-character pieces, so a value in it is split across chunks
+* ``json-valid`` / ``json-invalid`` (OpenAI) ``{"answer": "ok"}`` / prose that is
+                       not JSON; ``json-invalid-once``: prose the first time, then
+                       the valid JSON
 * ``thinking``         (Anthropic) like ``tool``, each answer opened by a thinking
                        block with a signature; as the real API does with
                        thinking on, a later turn whose tool-calling assistant
@@ -86,6 +91,10 @@ SCENARIOS = (
     "error-after-200",
     "overloaded",
     "thinking",
+    "echo-split",
+    "json-valid",
+    "json-invalid",
+    "json-invalid-once",
 )
 
 SLOW_CHUNKS = ["one ", "two ", "three ", "four ", "five"]
@@ -517,6 +526,16 @@ class OpenAIUpstream(MockUpstream):
             finish = "stop"
         elif scenario in ("drop-mid-stream", "stall-mid-stream"):
             words = list(DROP_CHUNKS) + ["that ", "comes ", "late"]
+            finish = "stop"
+        elif scenario == "echo-split":
+            said = re.sub(r"\s*scenario:echo-split", "", last_user_text(messages))
+            words = split_fragments(said, 5)
+            finish = "stop"
+        elif scenario == "json-valid" or (picked == "json-invalid-once" and scenario == "default"):
+            words = ['{"answer": ', '"ok"}']
+            finish = "stop"
+        elif scenario in ("json-invalid", "json-invalid-once"):
+            words = words_of("Sure! Here is your answer: ok")
             finish = "stop"
         else:
             words = default_words("Hello from the OpenAI upstream:", last_user_text(messages))

@@ -30,7 +30,7 @@ struct Args {
     #[arg(
         long,
         default_value = "direct,bare,sy-minimal,sy-full,sy-full-norecords,sy-full-redis,\
-                         anthropic.direct,anthropic.bare,anthropic.sy-full,anthropic.sy-full-openai"
+                         sy-full-guards,anthropic.direct,anthropic.bare,anthropic.sy-full,anthropic.sy-full-openai"
     )]
     targets: String,
     /// Column heading for a target, `key=Heading` (repeatable).
@@ -343,6 +343,7 @@ fn heading(key: &str, labels: &[String]) -> String {
         "sy-full" => "Switchyard full".to_owned(),
         "sy-full-redis" => "Switchyard full + Redis".to_owned(),
         "sy-full-norecords" => "Switchyard full, records off".to_owned(),
+        "sy-full-guards" => "Switchyard full + guardrails".to_owned(),
         "anthropic.direct" => "direct, anthropic".to_owned(),
         "anthropic.bare" => "bare proxy, anthropic".to_owned(),
         "anthropic.sy-full" => "Switchyard full, anthropic→anthropic".to_owned(),

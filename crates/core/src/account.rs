@@ -20,7 +20,8 @@ use switchyard_wire::openai::{ChatCompletionChunk, Usage};
 use crate::admit::{Admission, Permit, Settlement};
 use crate::auth::Principal;
 use crate::error::GatewayError;
-use crate::guard::{GuardAction, GuardChain, Verdict};
+use crate::guard::GuardAction;
+use crate::guard::stream::StreamScreen;
 use crate::provider::{ChunkStream, Deployment};
 use crate::record::{Recorder, RequestRecord};
 use crate::request::RequestContext;
@@ -104,14 +105,9 @@ impl Ledger {
     }
 
     pub(crate) fn guard_actions(&mut self, actions: &[GuardAction]) {
-        for a in actions {
-            let what = match &a.verdict {
-                Verdict::Allow => continue,
-                Verdict::Redacted(what) => format!("{}:redacted:{what}", a.guardrail),
-                Verdict::Block(_) => format!("{}:blocked", a.guardrail),
-            };
-            self.record.guardrail_actions.push(what);
-        }
+        self.record
+            .guardrail_actions
+            .extend(actions.iter().map(GuardAction::to_record));
     }
 
     pub(crate) fn served(&mut self, d: &Deployment) {
@@ -218,20 +214,24 @@ pub struct AccountedStream {
     inner: ChunkStream,
     /// `None` once the stream has ended.
     ledger: Option<Ledger>,
-    guards: GuardChain,
+    /// The output guardrails' sliding window; `None` when nothing in the stream is screened.
+    screen: Option<StreamScreen>,
+    /// The id, model and time of the stream's chunks, for a last chunk of held-back text.
+    last: Option<ChatCompletionChunk>,
+    /// The upstream stream has ended (it must not be polled again).
+    inner_done: bool,
     wants_usage: bool,
     prompt_estimate: u64,
     deadline: Pin<Box<tokio::time::Sleep>>,
     usage: Option<Usage>,
     generated_chars: usize,
-    guard_actions: Vec<GuardAction>,
 }
 
 impl AccountedStream {
     pub(crate) fn new(
         inner: ChunkStream,
         ledger: Ledger,
-        guards: GuardChain,
+        screen: StreamScreen,
         wants_usage: bool,
         prompt_estimate: u64,
         deadline: Instant,
@@ -239,20 +239,23 @@ impl AccountedStream {
         AccountedStream {
             inner,
             ledger: Some(ledger),
-            guards,
+            screen: screen.is_active().then_some(screen),
+            last: None,
+            inner_done: false,
             wants_usage,
             prompt_estimate,
             deadline: Box::pin(tokio::time::sleep_until(deadline.into())),
             usage: None,
             generated_chars: 0,
-            guard_actions: Vec::new(),
         }
     }
 
     /// Hands the ledger what the stream carried: the usage it reported, or an estimate.
     fn take_ledger(&mut self) -> Option<Ledger> {
         let mut ledger = self.ledger.take()?;
-        ledger.guard_actions(&self.guard_actions);
+        if let Some(screen) = &mut self.screen {
+            ledger.guard_actions(&screen.take_actions());
+        }
         match &self.usage {
             Some(u) => ledger.set_usage(u),
             None => ledger.estimated(self.prompt_estimate, self.generated_chars),
@@ -271,6 +274,26 @@ impl AccountedStream {
         if let Some(mut ledger) = self.take_ledger() {
             // The client got HTTP 200 and an error event; the record keeps the error's status.
             ledger.close_err(e);
+        }
+    }
+}
+
+impl AccountedStream {
+    /// At the end of a stream that gave no finish reason, the text the window still holds, as
+    /// one last chunk (or the guardrail's error). `None` when nothing is held.
+    fn held_back(&mut self) -> Option<Result<ChatCompletionChunk, GatewayError>> {
+        let screen = self.screen.as_mut()?;
+        match screen.flush() {
+            Ok(text) if text.is_empty() => None,
+            Ok(text) => {
+                let mut chunk = self.last.clone()?;
+                chunk.choices[0].delta.content = Some(text);
+                Some(Ok(chunk))
+            }
+            Err(e) => {
+                self.end_err(&e);
+                Some(Err(e))
+            }
         }
     }
 }
@@ -302,9 +325,18 @@ impl Stream for AccountedStream {
             return Poll::Ready(Some(Err(e)));
         }
         loop {
-            let mut chunk = match this.inner.as_mut().poll_next(cx) {
+            let polled = if this.inner_done {
+                Poll::Ready(None)
+            } else {
+                this.inner.as_mut().poll_next(cx)
+            };
+            let mut chunk = match polled {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => {
+                    this.inner_done = true;
+                    if let Some(held) = this.held_back() {
+                        return Poll::Ready(Some(held));
+                    }
                     this.end_ok();
                     return Poll::Ready(None);
                 }
@@ -320,6 +352,22 @@ impl Stream for AccountedStream {
                     chunk.usage = Some(u.clone());
                 }
                 this.usage = Some(u);
+            }
+            if let Some(screen) = &mut this.screen {
+                // Screened text differs from the upstream's own frames: translate instead.
+                chunk.native = None;
+                if let Err(e) = screen.chunk(&mut chunk) {
+                    this.end_err(&e);
+                    return Poll::Ready(Some(Err(e)));
+                }
+                if this.last.is_none() {
+                    this.last = Some(ChatCompletionChunk::with_delta(
+                        &chunk.id,
+                        chunk.created,
+                        &chunk.model,
+                        Default::default(),
+                    ));
+                }
             }
             if chunk.choices.is_empty() && chunk.usage.is_none() && chunk.native.is_none() {
                 continue; // a usage chunk the client did not ask for
@@ -342,14 +390,6 @@ impl Stream for AccountedStream {
             }
             if first_content && let Some(ledger) = &mut this.ledger {
                 ledger.record.ttft_ms = Some(ledger.started.elapsed().as_secs_f64() * 1000.0);
-            }
-            if !this.guards.is_empty()
-                && let Err(e) = this
-                    .guards
-                    .screen_chunk(&mut chunk, &mut this.guard_actions)
-            {
-                this.end_err(&e);
-                return Poll::Ready(Some(Err(e)));
             }
             return Poll::Ready(Some(Ok(chunk)));
         }

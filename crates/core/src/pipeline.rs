@@ -7,6 +7,7 @@
 //! ([`Governance`], health), and one implementation of each other stage's trait. Accounting is
 //! the [`Ledger`] of [`crate::account`], opened here when a request arrives.
 
+mod answer;
 mod count;
 
 use std::collections::BTreeMap;
@@ -28,9 +29,9 @@ use crate::cache::{NoCache, ResponseCache};
 use crate::config::Config;
 use crate::error::GatewayError;
 use crate::execute;
-use crate::guard::GuardChain;
+use crate::guard::{GuardSet, Screen};
 use crate::health::Health;
-use crate::provider::{self, ChatReply, ChunkStream, Deployment, Provider, RawResponse};
+use crate::provider::{self, ChunkStream, Deployment, Provider, RawResponse};
 use crate::record::Recorder;
 use crate::request::{RequestContext, unix_secs};
 use crate::route::{Router, Traits};
@@ -46,6 +47,8 @@ pub struct Runtime {
     pub auth: Arc<dyn Authenticator>,
     /// The admit stage, with the limits of this config over counters that outlive it.
     pub governor: Arc<Governor>,
+    /// The guard stage: the guardrails this config defines.
+    pub guards: GuardSet,
 }
 
 impl Runtime {
@@ -65,7 +68,9 @@ impl Runtime {
             )
             .with_routes(config.routes.keys().cloned()),
         );
+        let guards = GuardSet::build(&config.guardrails)?;
         Ok(Runtime {
+            guards,
             config: Arc::new(config),
             router,
             providers,
@@ -97,7 +102,6 @@ impl Default for Governance {
 pub struct Gateway {
     runtime: ArcSwap<Runtime>,
     governance: Governance,
-    guards: GuardChain,
     cache: Arc<dyn ResponseCache>,
     health: Health,
     recorder: Recorder,
@@ -158,7 +162,6 @@ impl Gateway {
         Ok(Gateway {
             runtime: ArcSwap::from_pointee(runtime),
             governance,
-            guards: GuardChain::default(),
             cache: Arc::new(NoCache),
             health: Health::default(),
             recorder,
@@ -296,12 +299,12 @@ impl Gateway {
                 ledger.close_ok(raw.usage.as_ref());
                 Ok(ChatResponse::Raw(raw, served))
             }
-            Ok(ChatOutcome::Stream(stream, served, wants_usage, prompt_estimate)) => {
+            Ok(ChatOutcome::Stream(stream, served, wants_usage, prompt_estimate, screen)) => {
                 let deadline = ctx.received + self.runtime.load().config.server.request_deadline;
                 let stream = AccountedStream::new(
                     stream,
                     ledger,
-                    self.guards.clone(),
+                    screen.into_stream(),
                     wants_usage,
                     prompt_estimate,
                     deadline,
@@ -338,13 +341,20 @@ impl Gateway {
         }
 
         // guard (input)
-        let mut actions = Vec::new();
-        let screened = self.guards.screen_request(&mut request, &mut actions).await;
-        ledger.guard_actions(&actions);
-        screened?;
+        let route_config = runtime.config.routes.get(&request.model);
+        let mut screen =
+            runtime
+                .guards
+                .select(route_config, admitted.team.as_deref(), &admitted.key_tags);
+        let only_tagged = if screen.is_empty() {
+            None
+        } else {
+            let screened = screen.input(&mut request).await;
+            ledger.guard_actions(&screen.take_actions());
+            screened?
+        };
 
         // cache
-        let stream = request.is_stream();
         if let Some(hit) = self.cached(&runtime, &request, ledger).await {
             let served = admitted.serve(Served {
                 provider: "cache".into(),
@@ -358,7 +368,9 @@ impl Gateway {
         }
 
         // route
-        let traits = Traits::of_chat(&request, &ctx.headers, &admitted.key_tags, prompt_estimate);
+        let mut traits =
+            Traits::of_chat(&request, &ctx.headers, &admitted.key_tags, prompt_estimate);
+        traits.only_tagged = only_tagged;
         let plan = runtime.router.plan(&request.model, &traits, &self.health)?;
         ledger.record.route = plan.route.clone();
         request.origin.drop_unsupported_params = plan
@@ -370,83 +382,14 @@ impl Gateway {
             ledger.keep_bodies(cap, &request);
         }
 
-        // execute: always ask a stream for its usage, so that streams are accounted too.
-        let wants_usage = request.wants_stream_usage();
-        if stream {
-            ask_stream_usage(&mut request);
-        }
-        let (reply, served) = self
-            .execute(&runtime, ctx, &plan, &mut request, ledger, estimate)
-            .await?;
-        let served = admitted.serve(served);
-
-        // guard (output)
-        let mut response = match reply {
-            ChatReply::Stream(stream) => {
-                let outcome = ChatOutcome::Stream(stream, served, wants_usage, prompt_estimate);
-                return Ok(outcome);
-            }
-            // Forwarded as the upstream's bytes, unless a stage must look inside.
-            ChatReply::Raw(raw) if self.guards.is_empty() && !self.cache.enabled() => {
-                if raw.usage.is_none() {
-                    ledger.estimated(prompt_estimate, raw.body.len());
-                }
-                return Ok(ChatOutcome::Raw(raw, served));
-            }
-            ChatReply::Raw(raw) => raw.decode().map_err(|e| unreadable(&served.provider, e))?,
-            ChatReply::Complete(response) => response,
+        // execute, guard (output)
+        let call = answer::Call {
+            runtime: &runtime,
+            ctx,
+            plan: &plan,
+            estimate,
         };
-        self.screen_answer(&request, &mut response, ledger, prompt_estimate)
-            .await?;
-        Ok(ChatOutcome::Complete(response, served))
-    }
-
-    /// The output guard on a complete answer, then its usage (estimated when the provider gave
-    /// none) and the cache.
-    async fn screen_answer(
-        &self,
-        request: &ChatCompletionRequest,
-        response: &mut ChatCompletionResponse,
-        ledger: &mut Ledger,
-        prompt_estimate: u64,
-    ) -> Result<(), GatewayError> {
-        let mut actions = Vec::new();
-        let screened = self.guards.screen_response(response, &mut actions);
-        ledger.guard_actions(&actions);
-        screened?;
-        if response.usage.is_none() {
-            let chars = response
-                .choices
-                .iter()
-                .map(|c| c.message.content.as_ref().map_or(0, String::len))
-                .sum();
-            ledger.estimated(prompt_estimate, chars);
-        }
-        if self.cache.enabled() {
-            self.cache.store(request, response).await;
-        }
-        Ok(())
-    }
-
-    /// The cache stage: a stored answer to the same request, if there is one (streams are not
-    /// answered from the cache yet), recorded with what it saved.
-    async fn cached(
-        &self,
-        runtime: &Runtime,
-        request: &ChatCompletionRequest,
-        ledger: &mut Ledger,
-    ) -> Option<ChatCompletionResponse> {
-        if !self.cache.enabled() || request.is_stream() {
-            return None;
-        }
-        let hit = self.cache.lookup(request).await?;
-        ledger.record.cache_hit = true;
-        // What the call would have cost: its usage at the dearest price the route could have
-        // paid (the cache does not know which target would have served).
-        if let (Some(u), Some(price)) = (&hit.usage, runtime.router.price_ceiling(&request.model)) {
-            ledger.record.cache_saved_usd = usage::cost_usd(u, &price);
-        }
-        Some(hit)
+        self.answer(&call, request, ledger, screen, &admitted).await
     }
 
     pub async fn embeddings(
@@ -590,6 +533,7 @@ impl Gateway {
             .inspect_err(|e| ledger.record.admission = admission_outcome(e))?;
         let admitted = Admitted {
             key_tags: principal.tags.clone(),
+            team: principal.team.clone(),
             rate: permit.rate.clone(),
             downgraded_to: permit.downgraded_to.clone(),
             requested: need.model.to_owned(),
@@ -666,6 +610,7 @@ struct Need<'a> {
 /// What admission decided, for routing and the response headers.
 struct Admitted {
     key_tags: Vec<String>,
+    team: Option<String>,
     rate: RateInfo,
     downgraded_to: Option<String>,
     requested: String,
@@ -740,7 +685,7 @@ enum ChatOutcome {
     Complete(ChatCompletionResponse, Served),
     Raw(RawResponse, Served),
     /// The stream, who served it, whether the client asked for usage, the prompt estimate.
-    Stream(ChunkStream, Served, bool, u64),
+    Stream(ChunkStream, Served, bool, u64, Screen),
 }
 
 fn forbidden_model(model: &str) -> GatewayError {

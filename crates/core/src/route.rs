@@ -84,6 +84,8 @@ pub struct Traits<'a> {
     pub has_tools: bool,
     pub has_images: bool,
     pub needs: Vec<Capability>,
+    /// Set by a `restrict` guardrail: only models carrying this tag may serve the request.
+    pub only_tagged: Option<String>,
     /// The request, for the content conditions that scan its text (code blocks, complexity):
     /// computed only when a rule asks, since scanning every prompt showed in the profile.
     request: Option<&'a ChatCompletionRequest>,
@@ -140,6 +142,7 @@ impl<'a> Traits<'a> {
             has_tools,
             has_images,
             needs,
+            only_tagged: None,
             request: Some(request),
             has_code: OnceCell::new(),
             complexity: OnceCell::new(),
@@ -208,10 +211,18 @@ impl<'a> Traits<'a> {
             has_tools: false,
             has_images: false,
             needs: vec![Capability::Embeddings],
+            only_tagged: None,
             request: None,
             has_code: OnceCell::new(),
             complexity: OnceCell::new(),
         }
+    }
+
+    /// Whether a deployment may serve the request: it has every capability needed, and the tag
+    /// a guardrail restricts the request to.
+    fn admits(&self, d: &Deployment) -> bool {
+        self.needs.iter().all(|c| d.can(*c))
+            && self.only_tagged.as_ref().is_none_or(|t| d.tags.contains(t))
     }
 
     fn matches(&self, c: &Condition) -> bool {
@@ -334,19 +345,22 @@ impl Router {
             };
             let capable: Vec<Target> = targets
                 .iter()
-                .filter(|t| traits.needs.iter().all(|c| t.deployment.can(*c)))
+                .filter(|t| traits.admits(&t.deployment))
                 .cloned()
                 .collect();
+            let admitted = |list: &Vec<Arc<Deployment>>| -> Vec<Arc<Deployment>> {
+                list.iter().filter(|d| traits.admits(d)).cloned().collect()
+            };
             Plan {
                 route: Some(requested.to_owned()),
                 rule,
                 targets: order(strategy, capable, traits, health),
-                context_fallbacks: r.context_fallbacks.clone(),
-                policy_fallbacks: r.policy_fallbacks.clone(),
+                context_fallbacks: admitted(&r.context_fallbacks),
+                policy_fallbacks: admitted(&r.policy_fallbacks),
                 retry: r.retry,
             }
         } else if let Some(d) = self.models.get(requested) {
-            let targets = if traits.needs.iter().all(|c| d.can(*c)) {
+            let targets = if traits.admits(d) {
                 vec![d.clone()]
             } else {
                 vec![]
@@ -362,6 +376,19 @@ impl Router {
         } else {
             return Err(self.unknown(requested));
         };
+        if plan.targets.is_empty()
+            && let Some(tag) = &traits.only_tagged
+        {
+            return Err(GatewayError::new(
+                400,
+                "invalid_request_error",
+                "guardrail_restricted",
+                format!(
+                    "a guardrail restricts this request to models tagged \"{tag}\", and \"{requested}\" has none that can serve it: send it to a route with such a model, or remove what the guardrail found"
+                ),
+            )
+            .with_param("model"));
+        }
         if plan.targets.is_empty() {
             let needs: Vec<String> = traits
                 .needs

@@ -50,7 +50,7 @@ pub enum ConfigError {
     Invalid { path: String, message: String },
 }
 
-pub(crate) fn invalid(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
+pub fn invalid(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         path: path.into(),
         message: message.into(),
@@ -88,6 +88,8 @@ pub struct Config {
     pub alerts: AlertsConfig,
     #[serde(default)]
     pub responses: crate::response_store::config::ResponsesConfig,
+    #[serde(default)]
+    pub guardrails: crate::guard::config::GuardrailsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -229,6 +231,11 @@ impl Config {
         self.telemetry.check()?;
         self.alerts.check()?;
         self.responses.check(&self.database.url)?;
+        self.guardrails.check(
+            self.routes
+                .iter()
+                .map(|(name, r)| (name.as_str(), r.guardrails.as_slice())),
+        )?;
         for (name, p) in &self.providers {
             let path = format!("providers.{name}");
             let base = p.base_url.as_deref().or(p.kind.default_base_url());

@@ -278,6 +278,10 @@ pub struct ModelConfig {
     /// Bedrock…) are dropped instead of refused with a 400.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub drop_unsupported_params: bool,
+    /// Labels for routing decisions: a `restrict` guardrail sends a request with a finding
+    /// only to models carrying its `restrict_to` tag (e.g. `self-hosted`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -35,6 +35,9 @@ pub struct RouteConfig {
     /// Parameters a target's provider cannot honour are dropped instead of refused with a 400.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub drop_unsupported_params: bool,
+    /// Guardrails (from `guardrails.define`) this route adds to `guardrails.apply`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guardrails: Vec<String>,
 }
 
 /// A route target: a model name, or a model with a weight for the `weighted` strategy.

@@ -1,196 +1,616 @@
-//! Guard: guardrails that screen what goes out to a provider and what comes back: PII, secrets,
-//! prompt injection, banned patterns, custom webhooks.
+//! Guard: the guardrails that screen what goes out to a provider and what comes back — personal
+//! data, secrets, prompt injection, banned patterns, the answer's format, its grounding, an
+//! external policy service — in-process, with predictable cost.
 //!
-//! A [`Guardrail`] looks at a request, a response or one stream chunk and answers with a
-//! [`Verdict`]: allow, redact (it has rewritten the value in place) or block. [`GuardChain`] runs
-//! the configured guardrails in order, stops at the first block, and reports every action so that
-//! it is recorded. Streamed chunks are screened one at a time, as they flow, never buffered. An
-//! empty chain (today's default) allows everything at the cost of an empty loop.
+//! [`GuardSet`] is built from the config (`guardrails:`, reloaded with it). For each request it
+//! selects the guardrails that apply — `guardrails.apply`, then the route's, then those a key
+//! names with a `guardrail:<name>` tag — into a [`Screen`], which lives as long as the request:
+//! it screens the request ([`Screen::input`]), keeps the placeholders it put in ([`vault`]) so
+//! that the answer can get the values back, screens the whole answer ([`Screen::output`]) or the
+//! stream as it flows ([`stream::StreamScreen`], with a small sliding window), and lists every
+//! action for the record — the guardrail, what it did, the category and how many, never a value.
+//! The detectors themselves are pure functions over text ([`detect`]).
 
+pub mod config;
+pub mod detect;
+pub mod format;
+pub mod grounding;
+pub mod stream;
+pub mod text;
+pub mod vault;
+pub mod webhook;
+
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use futures_util::future::BoxFuture;
-use switchyard_wire::openai::{ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse};
+use switchyard_wire::openai::{ChatCompletionRequest, ChatCompletionResponse, Role};
 
+use self::config::{Action, CheckConfig, GuardrailConfig, GuardrailsConfig, Side};
+use self::detect::{Detector, Finding};
+use self::vault::{Vault, count};
+use self::webhook::{Decision, Webhook};
+use crate::config::RouteConfig;
 use crate::error::GatewayError;
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum Verdict {
-    Allow,
-    /// The guardrail rewrote the value; the string says what it removed (never the content).
-    Redacted(String),
-    /// Stop: the string is the reason shown to the client.
-    Block(String),
+/// One configured guardrail.
+pub struct Guard {
+    pub name: Arc<str>,
+    side: Side,
+    action: Action,
+    restore: bool,
+    restrict_to: Option<String>,
+    check: Check,
 }
 
-pub trait Guardrail: Send + Sync {
-    fn name(&self) -> &str;
-    fn check_request<'a>(
-        &'a self,
-        request: &'a mut ChatCompletionRequest,
-    ) -> BoxFuture<'a, Verdict>;
-    fn check_response(&self, response: &mut ChatCompletionResponse) -> Verdict;
-    fn check_chunk(&self, chunk: &mut ChatCompletionChunk) -> Verdict;
+enum Check {
+    /// Finds values in text: PII, secrets, banned patterns.
+    Spans(Box<dyn Detector>),
+    Injection {
+        detector: detect::injection::InjectionDetector,
+        threshold: f32,
+        roles: Vec<String>,
+    },
+    Format,
+    Grounding {
+        threshold: f32,
+    },
+    Webhook(Webhook),
 }
 
-/// One guardrail action, for the request record.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GuardAction {
-    pub guardrail: String,
-    pub verdict: Verdict,
-}
-
-#[derive(Clone, Default)]
-pub struct GuardChain {
-    guards: Vec<Arc<dyn Guardrail>>,
-}
-
-impl GuardChain {
-    pub fn new(guards: Vec<Arc<dyn Guardrail>>) -> Self {
-        GuardChain { guards }
+impl Guard {
+    fn build(name: &str, config: &GuardrailConfig) -> Result<Guard, String> {
+        let path = format!("guardrails.define.{name}");
+        let check = match &config.check {
+            CheckConfig::Pii { kinds, custom } => Check::Spans(Box::new(
+                detect::PiiDetector::new(pii_config(kinds, custom, &path)?)
+                    .map_err(|e| format!("{path}: {e}"))?,
+            )),
+            CheckConfig::Secrets => Check::Spans(Box::new(detect::SecretsDetector::new(
+                detect::SecretsConfig::default(),
+            ))),
+            CheckConfig::Patterns { keywords, regexes } => {
+                let config = detect::PatternsConfig {
+                    keywords: vec![detect::KeywordRule {
+                        name: name.to_owned(),
+                        keywords: keywords.clone(),
+                        whole_word: true,
+                    }],
+                    regexes: regexes
+                        .iter()
+                        .map(|pattern| detect::RegexRule {
+                            name: name.to_owned(),
+                            pattern: pattern.clone(),
+                        })
+                        .collect(),
+                    case_sensitive: false,
+                };
+                Check::Spans(Box::new(
+                    detect::BannedPatterns::new(&config).map_err(|e| format!("{path}: {e}"))?,
+                ))
+            }
+            CheckConfig::Injection { threshold, roles } => Check::Injection {
+                detector: detect::injection::InjectionDetector::new(),
+                threshold: *threshold,
+                roles: roles.clone(),
+            },
+            CheckConfig::Format => Check::Format,
+            CheckConfig::Grounding { threshold } => Check::Grounding {
+                threshold: *threshold,
+            },
+            CheckConfig::Webhook { url, timeout, fail } => {
+                Check::Webhook(Webhook::new(url, *timeout, *fail)?)
+            }
+        };
+        Ok(Guard {
+            name: name.into(),
+            side: config.on,
+            action: config.action,
+            restore: config.restore,
+            restrict_to: config.restrict_to.clone(),
+            check,
+        })
     }
 
+    fn span_detector(&self) -> Option<&dyn Detector> {
+        match &self.check {
+            Check::Spans(detector) => Some(detector.as_ref()),
+            _ => None,
+        }
+    }
+
+    fn blocked(&self, side: &str, category: &str, why: &str) -> GatewayError {
+        GatewayError::new(
+            400,
+            "invalid_request_error",
+            "guardrail_blocked",
+            format!(
+                "blocked by guardrail \"{}\" ({category}) on the {side}: {why}",
+                self.name
+            ),
+        )
+        .with_param("messages")
+    }
+}
+
+/// The PII detector's settings from a guardrail's `kinds` (all when empty) and `custom`.
+fn pii_config(
+    kinds: &[String],
+    custom: &BTreeMap<String, String>,
+    path: &str,
+) -> Result<detect::PiiConfig, String> {
+    let mut config = detect::PiiConfig::default();
+    if !kinds.is_empty() {
+        let on = |k: &str| kinds.iter().any(|have| have == k);
+        for kind in kinds {
+            if !["email", "phone", "card", "ssn", "iban", "ip"].contains(&kind.as_str()) {
+                return Err(format!(
+                    "{path}.kinds: unknown kind \"{kind}\"; kinds are email, phone, card, ssn, iban, ip (add others under custom)"
+                ));
+            }
+        }
+        config.email = on("email");
+        config.phone = on("phone");
+        config.card = on("card");
+        config.ssn = on("ssn");
+        config.iban = on("iban");
+        config.ip = on("ip");
+    }
+    config.custom = custom
+        .iter()
+        .map(|(name, pattern)| detect::CustomPattern::new(name.clone(), pattern.clone()))
+        .collect();
+    Ok(config)
+}
+
+/// Every guardrail of the config, and those that apply to every request.
+#[derive(Default)]
+pub struct GuardSet {
+    defined: BTreeMap<String, Arc<Guard>>,
+    apply: Vec<Arc<Guard>>,
+    teams: BTreeMap<String, Vec<String>>,
+    window: usize,
+}
+
+impl GuardSet {
+    pub fn build(config: &GuardrailsConfig) -> Result<GuardSet, String> {
+        let mut defined = BTreeMap::new();
+        for (name, g) in &config.define {
+            defined.insert(name.clone(), Arc::new(Guard::build(name, g)?));
+        }
+        let apply = config
+            .apply
+            .iter()
+            .filter_map(|n| defined.get(n).cloned())
+            .collect();
+        Ok(GuardSet {
+            defined,
+            apply,
+            teams: config.teams.clone(),
+            window: config.stream_window,
+        })
+    }
+
+    /// The guardrails for one request, in order, each once: every request's, the route's, the
+    /// caller's team's, the caller's key's.
+    pub fn select(
+        &self,
+        route: Option<&RouteConfig>,
+        team: Option<&str>,
+        key_tags: &[String],
+    ) -> Screen {
+        let mut guards: Vec<Arc<Guard>> = self.apply.clone();
+        if self.defined.is_empty() {
+            return Screen::new(guards, self.window);
+        }
+        let from_route = route.into_iter().flat_map(|r| r.guardrails.iter());
+        let from_team = team.and_then(|t| self.teams.get(t)).into_iter().flatten();
+        let from_key = key_tags.iter().filter_map(|t| t.strip_prefix("guardrail:"));
+        let names = from_route
+            .chain(from_team)
+            .map(String::as_str)
+            .chain(from_key);
+        for name in names {
+            if let Some(g) = self.defined.get(name)
+                && !guards.iter().any(|have| Arc::ptr_eq(have, g))
+            {
+                guards.push(g.clone());
+            }
+        }
+        Screen::new(guards, self.window)
+    }
+}
+
+/// One guardrail action, for the request record: `guardrail:action:detail`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuardAction {
+    pub guardrail: Arc<str>,
+    /// `redacted`, `blocked`, `flagged` (monitor), `restricted`, `scored`, `failed_open`.
+    pub action: &'static str,
+    /// The categories and counts (`email=2,card=1`), a score, or a signal: never a value.
+    pub detail: String,
+}
+
+impl GuardAction {
+    pub fn to_record(&self) -> String {
+        format!("{}:{}:{}", self.guardrail, self.action, self.detail)
+    }
+}
+
+/// The guardrails of one request and what they did.
+pub struct Screen {
+    guards: Vec<Arc<Guard>>,
+    vault: Vault,
+    actions: Vec<GuardAction>,
+    window: usize,
+}
+
+impl Screen {
+    fn new(guards: Vec<Arc<Guard>>, window: usize) -> Screen {
+        Screen {
+            guards,
+            vault: Vault::default(),
+            actions: Vec::new(),
+            window,
+        }
+    }
+
+    /// No guardrail applies: every stage can skip the guard entirely.
     pub fn is_empty(&self) -> bool {
         self.guards.is_empty()
     }
 
-    pub async fn screen_request(
-        &self,
+    /// Whether the answer is read (and maybe rewritten) before the client gets it: then it is
+    /// decoded, and a stream goes through the sliding window.
+    pub fn screens_output(&self) -> bool {
+        self.vault.restores() || self.guards.iter().any(|g| g.side.output())
+    }
+
+    /// The actions so far, handed over for the record.
+    pub fn take_actions(&mut self) -> Vec<GuardAction> {
+        std::mem::take(&mut self.actions)
+    }
+
+    /// Whether a format guardrail applies and the request asked for JSON.
+    pub fn checks_format(&self) -> bool {
+        self.guards.iter().any(|g| matches!(g.check, Check::Format))
+    }
+
+    /// Records what the format guardrail did (the pipeline runs it: it may retry the call).
+    pub fn note_format(&mut self, action: &'static str, detail: String) {
+        if let Some(guard) = self
+            .guards
+            .iter()
+            .find(|g| matches!(g.check, Check::Format))
+        {
+            let guard = guard.clone();
+            self.act(&guard, action, detail);
+        }
+    }
+
+    fn act(&mut self, guard: &Guard, action: &'static str, detail: String) {
+        self.actions.push(GuardAction {
+            guardrail: guard.name.clone(),
+            action,
+            detail,
+        });
+    }
+
+    /// Screens the request before it leaves. Redaction rewrites it in place (and clears the
+    /// client's native body, which still holds the values). Returns the model tag a `restrict`
+    /// guardrail limits the request to, if one found something.
+    pub async fn input(
+        &mut self,
         request: &mut ChatCompletionRequest,
-        actions: &mut Vec<GuardAction>,
-    ) -> Result<(), GatewayError> {
-        for g in &self.guards {
-            let verdict = g.check_request(request).await;
-            if matches!(verdict, Verdict::Redacted(_)) {
-                // The client's own body still holds what was redacted: translate instead.
-                request.origin.native = None;
+    ) -> Result<Option<String>, GatewayError> {
+        let mut restricted = None;
+        let guards: Vec<Arc<Guard>> = self
+            .guards
+            .iter()
+            .filter(|g| g.side.input())
+            .cloned()
+            .collect();
+        for guard in guards {
+            let found = match &guard.check {
+                Check::Spans(detector) => self.spans_in_request(&guard, detector.as_ref(), request),
+                Check::Injection {
+                    detector,
+                    threshold,
+                    roles,
+                } => injection_in_request(detector, *threshold, roles, request),
+                Check::Webhook(hook) => self.ask_webhook(&guard, hook, "input", request).await,
+                Check::Format | Check::Grounding { .. } => continue,
+            };
+            let Some(detail) = found else { continue };
+            match guard.action {
+                Action::Block => {
+                    self.act(&guard, "blocked", detail.clone());
+                    return Err(guard.blocked("request", &detail, "remove it and send again"));
+                }
+                Action::Monitor => self.act(&guard, "flagged", detail),
+                Action::Restrict => {
+                    restricted.clone_from(&guard.restrict_to);
+                    self.act(&guard, "restricted", detail);
+                }
+                // Already rewritten by spans_in_request.
+                Action::Redact => self.act(&guard, "redacted", detail),
             }
-            self.note(g.as_ref(), verdict, actions)?;
         }
-        Ok(())
+        if self.actions.iter().any(|a| a.action == "redacted") {
+            request.origin.native = None;
+        }
+        Ok(restricted)
     }
 
-    pub fn screen_response(
-        &self,
+    /// The categories found in the request's texts (`email=2,card=1`), redacting them when
+    /// the guardrail redacts.
+    fn spans_in_request(
+        &mut self,
+        guard: &Guard,
+        detector: &dyn Detector,
+        request: &mut ChatCompletionRequest,
+    ) -> Option<String> {
+        let mut counted = Vec::new();
+        let mut findings: Vec<Finding> = Vec::new();
+        let redact = guard.action == Action::Redact;
+        let vault = &mut self.vault;
+        text::each_request_text(request, |text, _| {
+            findings.clear();
+            detector.find(text, &mut findings);
+            if findings.is_empty() {
+                return;
+            }
+            detect::merge_overlapping(&mut findings);
+            if redact {
+                vault.redact(text, &findings, guard.restore, &mut counted);
+            } else {
+                for f in &findings {
+                    count(&mut counted, f.kind.category());
+                }
+            }
+        });
+        summary(&counted)
+    }
+
+    async fn ask_webhook(
+        &mut self,
+        guard: &Guard,
+        hook: &Webhook,
+        side: &str,
+        request: &mut ChatCompletionRequest,
+    ) -> Option<String> {
+        let mut texts = Vec::new();
+        text::each_request_text(request, |t, _| texts.push(t.clone()));
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        match hook.ask(&guard.name, side, &request.model, &refs).await {
+            Decision::Allow => None,
+            Decision::Block(reason) => Some(format!("policy: {reason}")),
+            Decision::FailedOpen(problem) => {
+                tracing::warn!(guardrail = %guard.name, "policy webhook {problem}; allowed (fail: open)");
+                self.act(guard, "failed_open", "webhook".into());
+                None
+            }
+        }
+    }
+
+    /// Screens a whole answer: redaction, blocks, grounding, the webhook; then puts restored
+    /// values back. The format check is the pipeline's, which may retry.
+    pub async fn output(
+        &mut self,
+        request: &ChatCompletionRequest,
         response: &mut ChatCompletionResponse,
-        actions: &mut Vec<GuardAction>,
     ) -> Result<(), GatewayError> {
-        for g in &self.guards {
-            let verdict = g.check_response(response);
-            self.note(g.as_ref(), verdict, actions)?;
+        let guards: Vec<Arc<Guard>> = self
+            .guards
+            .iter()
+            .filter(|g| g.side.output())
+            .cloned()
+            .collect();
+        for guard in guards {
+            let found = match &guard.check {
+                Check::Spans(detector) => self.spans_in_answer(&guard, detector.as_ref(), response),
+                Check::Injection {
+                    detector,
+                    threshold,
+                    ..
+                } => {
+                    let mut hit = None;
+                    text::each_answer_text(response, |t| {
+                        let (score, signals) = detector.score(t);
+                        if score >= *threshold && hit.is_none() {
+                            hit = Some(format!("injection={score:.2}:{}", signals.join("+")));
+                        }
+                    });
+                    hit
+                }
+                Check::Grounding { threshold } => {
+                    self.grounding(&guard, *threshold, request, response)
+                }
+                Check::Webhook(hook) => {
+                    let mut texts = Vec::new();
+                    text::each_answer_text(response, |t| texts.push(t.clone()));
+                    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                    match hook.ask(&guard.name, "output", &request.model, &refs).await {
+                        Decision::Allow => None,
+                        Decision::Block(reason) => Some(format!("policy: {reason}")),
+                        Decision::FailedOpen(_) => {
+                            self.act(&guard, "failed_open", "webhook".into());
+                            None
+                        }
+                    }
+                }
+                Check::Format => continue,
+            };
+            let Some(detail) = found else { continue };
+            match guard.action {
+                Action::Block => {
+                    self.act(&guard, "blocked", detail.clone());
+                    return Err(guard.blocked("answer", &detail, "the answer was withheld"));
+                }
+                Action::Redact => self.act(&guard, "redacted", detail),
+                Action::Monitor | Action::Restrict => self.act(&guard, "flagged", detail),
+            }
+        }
+        if self.vault.restores() {
+            let vault = &self.vault;
+            text::each_answer_text(response, |t| {
+                if let std::borrow::Cow::Owned(restored) = vault.restore(t) {
+                    *t = restored;
+                }
+            });
         }
         Ok(())
     }
 
-    pub fn screen_chunk(
-        &self,
-        chunk: &mut ChatCompletionChunk,
-        actions: &mut Vec<GuardAction>,
-    ) -> Result<(), GatewayError> {
-        for g in &self.guards {
-            let verdict = g.check_chunk(chunk);
-            if matches!(verdict, Verdict::Redacted(_)) {
-                // The upstream's own frames still hold what was redacted.
-                chunk.native = None;
+    fn spans_in_answer(
+        &mut self,
+        guard: &Guard,
+        detector: &dyn Detector,
+        response: &mut ChatCompletionResponse,
+    ) -> Option<String> {
+        let mut counted = Vec::new();
+        let mut findings = Vec::new();
+        let redact = guard.action == Action::Redact;
+        let vault = &mut self.vault;
+        text::each_answer_text(response, |text| {
+            findings.clear();
+            detector.find(text, &mut findings);
+            detect::merge_overlapping(&mut findings);
+            if redact {
+                // Values the answer produced itself are never restored.
+                vault.redact(text, &findings, false, &mut counted);
+            } else {
+                for f in &findings {
+                    count(&mut counted, f.kind.category());
+                }
             }
-            self.note(g.as_ref(), verdict, actions)?;
-        }
-        Ok(())
+        });
+        summary(&counted)
     }
 
-    fn note(
-        &self,
-        guard: &dyn Guardrail,
-        verdict: Verdict,
-        actions: &mut Vec<GuardAction>,
-    ) -> Result<(), GatewayError> {
-        match verdict {
-            Verdict::Allow => Ok(()),
-            Verdict::Redacted(_) => {
-                actions.push(GuardAction {
-                    guardrail: guard.name().to_owned(),
-                    verdict,
-                });
-                Ok(())
-            }
-            Verdict::Block(ref reason) => {
-                let err = GatewayError::new(
-                    400,
-                    "invalid_request_error",
-                    "guardrail_blocked",
-                    format!("blocked by guardrail \"{}\": {reason}", guard.name()),
-                );
-                actions.push(GuardAction {
-                    guardrail: guard.name().to_owned(),
-                    verdict,
-                });
-                Err(err)
-            }
-        }
+    /// Records the grounding score; below the threshold, a finding.
+    fn grounding(
+        &mut self,
+        guard: &Guard,
+        threshold: f32,
+        request: &ChatCompletionRequest,
+        response: &mut ChatCompletionResponse,
+    ) -> Option<String> {
+        let context = text::context_of(request);
+        let answer = response
+            .choices
+            .first()
+            .and_then(|c| c.message.content.as_deref())
+            .unwrap_or("");
+        let score = grounding::score(answer, &context)?;
+        self.act(guard, "scored", format!("{score:.2}"));
+        (score < threshold).then(|| format!("grounding={score:.2}"))
     }
+
+    /// The stream screen for a streamed answer, carrying this request's placeholders.
+    pub fn into_stream(self) -> stream::StreamScreen {
+        let guards = self
+            .guards
+            .into_iter()
+            .filter(|g| g.side.output() && matches!(g.check, Check::Spans(_)))
+            .collect();
+        stream::StreamScreen::new(guards, self.vault, self.window, self.actions)
+    }
+}
+
+/// Whether an injection scores at or above the threshold in the texts of the screened roles.
+fn injection_in_request(
+    detector: &detect::injection::InjectionDetector,
+    threshold: f32,
+    roles: &[String],
+    request: &mut ChatCompletionRequest,
+) -> Option<String> {
+    let mut hit: Option<String> = None;
+    text::each_request_text(request, |t, role: Role| {
+        if hit.is_some() || !roles.iter().any(|r| r == text::role_name(role)) {
+            return;
+        }
+        let (score, signals) = detector.score(t);
+        if score >= threshold {
+            hit = Some(format!("injection={score:.2}:{}", signals.join("+")));
+        }
+    });
+    hit
+}
+
+/// `email=2,card=1`, or `None` for nothing found.
+fn summary(counted: &[(String, u32)]) -> Option<String> {
+    (!counted.is_empty()).then(|| {
+        counted
+            .iter()
+            .map(|(c, n)| format!("{c}={n}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchyard_wire::openai::{ChatMessage, MessageContent, Role};
 
-    /// Redacts the word "secret" and blocks "forbidden".
-    struct WordGuard;
-
-    impl Guardrail for WordGuard {
-        fn name(&self) -> &str {
-            "words"
-        }
-        fn check_request<'a>(
-            &'a self,
-            request: &'a mut ChatCompletionRequest,
-        ) -> BoxFuture<'a, Verdict> {
-            let mut verdict = Verdict::Allow;
-            for m in &mut request.messages {
-                if let Some(MessageContent::Text(t)) = &mut m.content {
-                    if t.contains("forbidden") {
-                        verdict = Verdict::Block("forbidden word".into());
-                    } else if t.contains("secret") {
-                        *t = t.replace("secret", "[REDACTED]");
-                        verdict = Verdict::Redacted("secret".into());
-                    }
-                }
-            }
-            Box::pin(std::future::ready(verdict))
-        }
-        fn check_response(&self, _: &mut ChatCompletionResponse) -> Verdict {
-            Verdict::Allow
-        }
-        fn check_chunk(&self, _: &mut ChatCompletionChunk) -> Verdict {
-            Verdict::Allow
-        }
+    fn set() -> GuardSet {
+        let config: GuardrailsConfig = serde_saphyr::from_str(
+            "apply: [secrets]\n\
+             teams: { finance: [pii, secrets] }\n\
+             define:\n\
+             \x20 secrets: { type: secrets, action: redact }\n\
+             \x20 pii: { type: pii, action: redact, restore: true, on: input }\n\
+             \x20 injection: { type: injection }\n",
+        )
+        .unwrap();
+        GuardSet::build(&config).unwrap()
     }
 
-    fn request(text: &str) -> ChatCompletionRequest {
-        ChatCompletionRequest {
-            model: "m".into(),
-            messages: vec![ChatMessage::new(Role::User, text)],
-            ..Default::default()
-        }
+    fn names(screen: &Screen) -> Vec<&str> {
+        screen.guards.iter().map(|g| &*g.name).collect()
+    }
+
+    #[test]
+    fn a_request_gets_every_requests_then_its_routes_teams_and_keys_guardrails_once() {
+        let set = set();
+        let route: RouteConfig =
+            serde_saphyr::from_str("targets: [m]\nguardrails: [injection]\n").unwrap();
+        let tags = vec!["guardrail:pii".to_owned(), "feature:x".to_owned()];
+        assert_eq!(names(&set.select(None, None, &[])), ["secrets"]);
+        assert_eq!(
+            names(&set.select(Some(&route), Some("finance"), &tags)),
+            ["secrets", "injection", "pii"]
+        );
     }
 
     #[tokio::test]
-    async fn the_chain_redacts_blocks_and_records() {
-        let chain = GuardChain::new(vec![Arc::new(WordGuard)]);
-        let mut actions = Vec::new();
-        let mut req = request("my secret");
-        chain.screen_request(&mut req, &mut actions).await.unwrap();
-        assert_eq!(
-            req.messages[0].content.as_ref().unwrap().text(),
-            "my [REDACTED]"
-        );
-        assert_eq!(actions.len(), 1);
+    async fn redaction_uses_one_placeholder_per_value_and_restores_the_answer() {
+        let set = set();
+        let mut screen = set.select(None, Some("finance"), &[]);
+        let mut request: ChatCompletionRequest = serde_json::from_value(serde_json::json!({
+            "model": "m", "messages": [
+                {"role": "user", "content": "mail bob@example.com, then bob@example.com again"}]
+        }))
+        .unwrap();
+        assert_eq!(screen.input(&mut request).await.unwrap(), None);
+        let sent = request.messages[0].content.as_ref().unwrap().text();
+        assert_eq!(sent, "mail [EMAIL_1], then [EMAIL_1] again");
+        let records: Vec<String> = screen
+            .take_actions()
+            .iter()
+            .map(GuardAction::to_record)
+            .collect();
+        assert_eq!(records, ["pii:redacted:email=2"]);
 
-        let err = chain
-            .screen_request(&mut request("forbidden"), &mut actions)
-            .await
-            .unwrap_err();
-        assert_eq!(err.code, "guardrail_blocked");
+        let mut answer: ChatCompletionResponse = serde_json::from_value(serde_json::json!({
+            "id": "c", "object": "chat.completion", "created": 0, "model": "m",
+            "choices": [{"index": 0, "finish_reason": "stop",
+                "message": {"role": "assistant", "content": "Sent to [EMAIL_1]."}}]
+        }))
+        .unwrap();
+        screen.output(&request, &mut answer).await.unwrap();
+        assert_eq!(
+            answer.choices[0].message.content.as_deref(),
+            Some("Sent to bob@example.com.")
+        );
     }
 }

@@ -206,6 +206,8 @@ pub struct Deployment {
     pub capabilities: Vec<Capability>,
     /// The model's `drop_unsupported_params`.
     pub drop_unsupported_params: bool,
+    /// The model's `tags`.
+    pub tags: Vec<String>,
 }
 
 impl Deployment {
@@ -258,6 +260,7 @@ pub fn build_all(
                 default_max_tokens: m.default_max_tokens.unwrap_or(4096),
                 capabilities: m.capabilities.clone(),
                 drop_unsupported_params: m.drop_unsupported_params,
+                tags: m.tags.clone(),
             }))
         })
         .collect::<Result<Vec<_>, String>>()?;

@@ -74,6 +74,7 @@ mod tests {
             default_max_tokens: 1024,
             capabilities: Vec::new(),
             drop_unsupported_params: drop,
+            tags: Vec::new(),
         }
     }
 

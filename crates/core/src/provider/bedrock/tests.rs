@@ -612,6 +612,7 @@ fn deployment(drop: bool) -> Deployment {
         default_max_tokens: 1024,
         capabilities: Vec::new(),
         drop_unsupported_params: drop,
+        tags: Vec::new(),
     }
 }
 

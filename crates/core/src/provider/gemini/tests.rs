@@ -706,6 +706,7 @@ async fn parameters_gemini_cannot_honour_are_refused_before_any_call() {
         default_max_tokens: 1024,
         capabilities: Vec::new(),
         drop_unsupported_params: drop,
+        tags: Vec::new(),
     };
     for (field, value) in [
         ("logprobs", json!(true)),
