@@ -506,6 +506,38 @@ impl Screen {
         (score < threshold).then(|| format!("grounding={score:.2}"))
     }
 
+    /// Whether an answer, still as the upstream's JSON bytes, can go to the client untouched:
+    /// no output guardrail finds anything in them and no placeholder is in them to restore.
+    /// Scanning the bytes costs far less than decoding and encoding the answer, and a finding
+    /// in the decoded text is in the bytes too — unless the JSON escapes characters as `\u`,
+    /// which sends the answer down the decoding path. A false alarm only costs that path.
+    pub fn passes_raw(&self, body: &[u8]) -> bool {
+        let Ok(text) = std::str::from_utf8(body) else {
+            return false;
+        };
+        if text.contains("\\u") || self.vault.restore(text) != text {
+            return false;
+        }
+        let mut findings = Vec::new();
+        self.guards
+            .iter()
+            .filter(|g| g.side.output())
+            .all(|g| match &g.check {
+                Check::Spans(detector) => {
+                    findings.clear();
+                    detector.find(text, &mut findings);
+                    findings.is_empty()
+                }
+                Check::Injection {
+                    detector,
+                    threshold,
+                    ..
+                } => detector.score(text).0 < *threshold,
+                Check::Format => true,
+                Check::Grounding { .. } | Check::Webhook(_) => false,
+            })
+    }
+
     /// The stream screen for a streamed answer, carrying this request's placeholders.
     pub fn into_stream(self) -> stream::StreamScreen {
         let guards = self
@@ -579,6 +611,31 @@ mod tests {
         assert_eq!(
             names(&set.select(Some(&route), Some("finance"), &tags)),
             ["secrets", "injection", "pii"]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_answer_passes_as_bytes_only_when_nothing_in_it_needs_screening() {
+        let set = set();
+        let clean = br#"{"choices":[{"message":{"content":"All good."}}]}"#;
+        let leaky = br#"{"choices":[{"message":{"content":"key sk-proj-Zq8vN3xT5wYb2KcR7mLp4HdS9fGj6AeU1oIi0nBv"}}]}"#;
+        let escaped = br#"{"choices":[{"message":{"content":"caf\u00e9"}}]}"#;
+        let screen = set.select(None, None, &[]);
+        assert!(screen.passes_raw(clean));
+        assert!(!screen.passes_raw(leaky));
+        assert!(!screen.passes_raw(escaped), "escapes may hide a value");
+
+        let mut screen = set.select(None, Some("finance"), &[]);
+        let mut request: ChatCompletionRequest = serde_json::from_value(serde_json::json!({
+            "model": "m", "messages": [{"role": "user", "content": "mail bob@example.com"}]
+        }))
+        .unwrap();
+        screen.input(&mut request).await.unwrap();
+        assert!(screen.passes_raw(clean));
+        let echoed = br#"{"choices":[{"message":{"content":"Sent to [EMAIL_1]."}}]}"#;
+        assert!(
+            !screen.passes_raw(echoed),
+            "a placeholder to restore needs the decoded answer"
         );
     }
 

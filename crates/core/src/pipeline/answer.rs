@@ -41,8 +41,7 @@ impl Gateway {
         }
         let (reply, served) = self.execute_call(call, &mut request, ledger).await?;
         let mut served = admitted.serve(served);
-        let looks_inside =
-            screen.screens_output() || screen.checks_format() || self.cache.enabled();
+        let must_decode = screen.checks_format() || self.cache.enabled();
         let mut response = match reply {
             ChatReply::Stream(stream) => {
                 let outcome =
@@ -50,7 +49,9 @@ impl Gateway {
                 return Ok(outcome);
             }
             // Forwarded as the upstream's bytes, unless a stage must look inside.
-            ChatReply::Raw(raw) if !looks_inside => {
+            ChatReply::Raw(raw)
+                if !must_decode && (!screen.screens_output() || screen.passes_raw(&raw.body)) =>
+            {
                 if raw.usage.is_none() {
                     ledger.estimated(prompt_estimate, raw.body.len());
                 }
