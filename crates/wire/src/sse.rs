@@ -169,12 +169,25 @@ pub fn data_frame(payload: &[u8]) -> Bytes {
 /// `event: <name>\ndata: <payload>\n\n`, the framing of the Anthropic dialect.
 pub fn named_frame(event: &str, payload: &[u8]) -> Bytes {
     let mut out = BytesMut::with_capacity(payload.len() + event.len() + 16);
+    put_named(&mut out, event, |out| out.put_slice(payload));
+    out.freeze()
+}
+
+/// Appends `event: <name>\ndata: <value as JSON>\n\n` to `out`, serializing in place (the
+/// entrances' encoders write several events into one buffer).
+pub fn put_named_json(out: &mut BytesMut, event: &str, value: &serde_json::Value) {
+    // Serializing a Value into memory cannot fail.
+    put_named(out, event, |out| {
+        let _ = serde_json::to_writer(out.writer(), value);
+    });
+}
+
+fn put_named(out: &mut BytesMut, event: &str, payload: impl FnOnce(&mut BytesMut)) {
     out.put_slice(b"event: ");
     out.put_slice(event.as_bytes());
     out.put_slice(b"\ndata: ");
-    out.put_slice(payload);
+    payload(out);
     out.put_slice(b"\n\n");
-    out.freeze()
 }
 
 impl Event {

@@ -11,6 +11,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use serde_json::{Value, json};
 use switchyard_core::GatewayError;
 use switchyard_wire::openai::{ChatCompletionChunk, Usage};
+use switchyard_wire::sse;
 
 use super::response;
 
@@ -173,12 +174,7 @@ pub fn error_event(e: &GatewayError, request_id: &str) -> Bytes {
 }
 
 fn event(out: &mut BytesMut, name: &str, data: &Value) {
-    out.put_slice(b"event: ");
-    out.put_slice(name.as_bytes());
-    out.put_slice(b"\ndata: ");
-    // Serializing a Value into memory cannot fail.
-    let _ = serde_json::to_writer(out.writer(), data);
-    out.put_slice(b"\n\n");
+    sse::put_named_json(out, name, data);
 }
 
 #[cfg(test)]

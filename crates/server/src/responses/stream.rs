@@ -15,10 +15,11 @@
 
 use std::collections::HashMap;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use serde_json::{Value, json};
 use switchyard_core::GatewayError;
 use switchyard_wire::openai::{ChatCompletionChunk, ToolCallDelta, Usage};
+use switchyard_wire::sse;
 
 use super::response::{self, Meta, new_id};
 
@@ -306,12 +307,7 @@ impl Encoder {
             map.insert("sequence_number".into(), self.seq.into());
         }
         self.seq += 1;
-        out.put_slice(b"event: ");
-        out.put_slice(name.as_bytes());
-        out.put_slice(b"\ndata: ");
-        // Serializing a Value into memory cannot fail.
-        let _ = serde_json::to_writer(out.writer(), &data);
-        out.put_slice(b"\n\n");
+        sse::put_named_json(out, name, &data);
     }
 }
 
