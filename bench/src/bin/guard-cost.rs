@@ -1,7 +1,8 @@
 //! What the default guardrail chain costs: personal data (redacted, restored in the answer),
 //! secrets (redacted) and prompt injection (blocked), as `bench/configs/full-guards.yaml`
 //! defines them, on a 4 KB prompt, a 4 KB answer and the same answer streamed in 24-byte
-//! chunks. Prints microseconds per screening, for a clean text and for one with findings.
+//! chunks (clean, and with findings), and on the 1 KB prompt of the full bench scenario.
+//! Prints microseconds per screening.
 //!
 //! `cargo run --release -p switchyard-bench --bin guard-cost [-- --iterations N]`
 
@@ -46,6 +47,15 @@ fn text(with_findings: bool) -> String {
     out
 }
 
+/// The prompt `loadgen` sends in the full scenario (bench/src/bin/loadgen/dialect.rs).
+fn filler(size: usize) -> String {
+    const FILLER: &str = "Summarise the following benchmark filler text in one sentence. ";
+    FILLER
+        .repeat((size - 200) / FILLER.len())
+        .trim_end()
+        .to_owned()
+}
+
 fn request(prompt: &str) -> ChatCompletionRequest {
     serde_json::from_value(serde_json::json!({
         "model": "bench-alias",
@@ -86,10 +96,14 @@ fn main() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("a runtime");
-    println!("| 4 KB text | request (input) | answer (output) | streamed answer |");
+    println!("| text | request (input) | answer (output) | streamed answer |");
     println!("|---|---|---|---|");
-    for (label, findings) in [("clean", false), ("with PII and a secret", true)] {
-        let body = text(findings);
+    let cases = [
+        ("4 KB, clean", text(false)),
+        ("4 KB, with PII and a secret", text(true)),
+        ("1 KB, the full scenario's prompt", filler(1024)),
+    ];
+    for (label, body) in cases {
         let req = request(&body);
         let input = time(
             args.iterations,

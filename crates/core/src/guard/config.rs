@@ -50,7 +50,8 @@ fn default_window() -> usize {
 pub struct GuardrailConfig {
     #[serde(flatten)]
     pub check: CheckConfig,
-    /// `input` (what goes to the provider), `output` (what comes back) or `both`.
+    /// `input` (what goes to the provider), `output` (what comes back) or `both`; by default
+    /// `input` for `injection` (an attack on the model's input), `both` for the others.
     #[serde(default)]
     pub on: Side,
     #[serde(default)]
@@ -72,7 +73,7 @@ const COMMON_KEYS: [&str; 4] = ["on", "action", "restore", "restrict_to"];
 #[derive(Deserialize)]
 struct Common {
     #[serde(default)]
-    on: Side,
+    on: Option<Side>,
     #[serde(default)]
     action: Action,
     #[serde(default)]
@@ -95,9 +96,13 @@ impl TryFrom<serde_json::Map<String, serde_json::Value>> for GuardrailConfig {
             serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| e.to_string())?;
         let common: Common =
             serde_json::from_value(serde_json::Value::Object(common)).map_err(|e| e.to_string())?;
+        let on = common.on.unwrap_or(match check {
+            CheckConfig::Injection { .. } => Side::Input,
+            _ => Side::Both,
+        });
         Ok(GuardrailConfig {
             check,
-            on: common.on,
+            on,
             action: common.action,
             restore: common.restore,
             restrict_to: common.restrict_to,
@@ -345,5 +350,22 @@ mod tests {
             e.contains("guardrails.apply[0]") && e.contains("nope"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn injection_screens_requests_unless_told_otherwise() {
+        let config = parse(
+            "define:
+  i: { type: injection }
+  o: { type: injection, on: both }
+  s: { type: secrets }
+",
+        )
+        .unwrap();
+        let sides: Vec<Side> = ["i", "o", "s"]
+            .iter()
+            .map(|n| config.define[*n].on)
+            .collect();
+        assert_eq!(sides, [Side::Input, Side::Both, Side::Both]);
     }
 }

@@ -31,6 +31,7 @@ use self::vault::{Vault, count};
 use self::webhook::{Decision, Webhook};
 use crate::config::RouteConfig;
 use crate::error::GatewayError;
+use crate::provider::{BodyKind, RawResponse};
 
 /// One configured guardrail.
 pub struct Guard {
@@ -506,16 +507,26 @@ impl Screen {
         (score < threshold).then(|| format!("grounding={score:.2}"))
     }
 
-    /// Whether an answer, still as the upstream's JSON bytes, can go to the client untouched:
-    /// no output guardrail finds anything in them and no placeholder is in them to restore.
-    /// Scanning the bytes costs far less than decoding and encoding the answer, and a finding
-    /// in the decoded text is in the bytes too — unless the JSON escapes characters as `\u`,
-    /// which sends the answer down the decoding path. A false alarm only costs that path.
-    pub fn passes_raw(&self, body: &[u8]) -> bool {
-        let Ok(text) = std::str::from_utf8(body) else {
-            return false;
-        };
-        if text.contains("\\u") || self.vault.restore(text) != text {
+    /// Whether an answer, still as the upstream's bytes, can go to the client untouched: no
+    /// output guardrail finds anything in its texts and none holds a placeholder to restore.
+    /// The texts of a chat completion are read from the bytes without decoding the rest
+    /// ([`text::raw_answer_texts`]); other bodies are scanned whole, and escapes in them (`\u`
+    /// may hide a value) send the answer down the decoding path. A false alarm only costs that
+    /// path.
+    pub fn passes_raw(&self, raw: &RawResponse) -> bool {
+        if raw.kind == BodyKind::ChatCompletion
+            && let Some(texts) = text::raw_answer_texts(&raw.body)
+        {
+            return texts.iter().all(|t| self.passes_text(t));
+        }
+        match std::str::from_utf8(&raw.body) {
+            Ok(text) => !text.contains("\\u") && self.passes_text(text),
+            Err(_) => false,
+        }
+    }
+
+    fn passes_text(&self, text: &str) -> bool {
+        if self.vault.restore(text) != text {
             return false;
         }
         let mut findings = Vec::new();
@@ -614,16 +625,49 @@ mod tests {
         );
     }
 
+    fn raw(body: &'static [u8], kind: BodyKind) -> RawResponse {
+        RawResponse {
+            body: bytes::Bytes::from_static(body),
+            usage: None,
+            kind,
+        }
+    }
+
+    fn completion(body: &'static [u8]) -> RawResponse {
+        raw(body, BodyKind::ChatCompletion)
+    }
+
     #[tokio::test]
     async fn an_answer_passes_as_bytes_only_when_nothing_in_it_needs_screening() {
         let set = set();
-        let clean = br#"{"choices":[{"message":{"content":"All good."}}]}"#;
-        let leaky = br#"{"choices":[{"message":{"content":"key sk-proj-Zq8vN3xT5wYb2KcR7mLp4HdS9fGj6AeU1oIi0nBv"}}]}"#;
-        let escaped = br#"{"choices":[{"message":{"content":"caf\u00e9"}}]}"#;
+        let clean = completion(
+            br#"{"id":"x","choices":[{"message":{"content":"All good."}}],"usage":{"prompt_tokens":9}}"#,
+        );
+        let leaky = completion(
+            br#"{"choices":[{"message":{"content":"key sk-proj-Zq8vN3xT5wYb2KcR7mLp4HdS9fGj6AeU1oIi0nBv"}}]}"#,
+        );
+        let in_a_tool_call = completion(
+            br#"{"choices":[{"message":{"content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{\"k\":\"sk-proj-Zq8vN3xT5wYb2KcR7mLp4HdS9fGj6AeU1oIi0nBv\"}"}}]}}]}"#,
+        );
+        let escaped = completion(
+            br#"{"choices":[{"message":{"content":"key sk-proj-Zq8vN3xT5wYb2\u004bcR7mLp4HdS9fGj6AeU1oIi0nBv"}}]}"#,
+        );
         let screen = set.select(None, None, &[]);
-        assert!(screen.passes_raw(clean));
-        assert!(!screen.passes_raw(leaky));
-        assert!(!screen.passes_raw(escaped), "escapes may hide a value");
+        assert!(screen.passes_raw(&clean));
+        assert!(!screen.passes_raw(&leaky));
+        assert!(!screen.passes_raw(&in_a_tool_call));
+        assert!(
+            !screen.passes_raw(&escaped),
+            "a value behind escapes is found"
+        );
+        let anthropic = |body| raw(body, BodyKind::AnthropicMessage);
+        assert!(screen.passes_raw(&anthropic(br#"{"content":[{"type":"text","text":"ok"}]}"#)));
+        assert!(
+            !screen.passes_raw(&anthropic(
+                br#"{"content":[{"type":"text","text":"caf\u00e9"}]}"#
+            )),
+            "escapes in a body read whole may hide a value"
+        );
 
         let mut screen = set.select(None, Some("finance"), &[]);
         let mut request: ChatCompletionRequest = serde_json::from_value(serde_json::json!({
@@ -631,10 +675,10 @@ mod tests {
         }))
         .unwrap();
         screen.input(&mut request).await.unwrap();
-        assert!(screen.passes_raw(clean));
-        let echoed = br#"{"choices":[{"message":{"content":"Sent to [EMAIL_1]."}}]}"#;
+        assert!(screen.passes_raw(&clean));
+        let echoed = completion(br#"{"choices":[{"message":{"content":"Sent to [EMAIL_1]."}}]}"#);
         assert!(
-            !screen.passes_raw(echoed),
+            !screen.passes_raw(&echoed),
             "a placeholder to restore needs the decoded answer"
         );
     }

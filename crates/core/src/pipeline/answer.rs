@@ -50,7 +50,7 @@ impl Gateway {
             }
             // Forwarded as the upstream's bytes, unless a stage must look inside.
             ChatReply::Raw(raw)
-                if !must_decode && (!screen.screens_output() || screen.passes_raw(&raw.body)) =>
+                if !must_decode && (!screen.screens_output() || screen.passes_raw(&raw)) =>
             {
                 if raw.usage.is_none() {
                     ledger.estimated(prompt_estimate, raw.body.len());

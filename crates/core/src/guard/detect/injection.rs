@@ -19,7 +19,7 @@
 //! injection phrased in ordinary words with no marker at all; that needs a classifier model,
 //! which can sit behind the same report type later.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, Input, MatchKind};
 use memchr::{memmem, memrchr};
 use regex::Regex;
 
@@ -124,13 +124,22 @@ impl InjectionDetector {
         }
         add("assistant:", TURN_BIT);
         add("system:", TURN_BIT);
+        // The scan reports the longest anchor at a position, so one that starts another
+        // ("ignor" in "ignore") passes its rules on to it.
+        for i in 0..literals.len() {
+            for j in 0..literals.len() {
+                if i != j && starts_with_ignoring_case(literals[j], literals[i]) {
+                    anchor_rules[j] |= anchor_rules[i];
+                }
+            }
+        }
         let anchor_is_word = literals
             .iter()
             .map(|l| l.as_bytes()[0].is_ascii_alphabetic())
             .collect();
         let anchors = AhoCorasickBuilder::new()
             .kind(Some(AhoCorasickKind::DFA))
-            .match_kind(MatchKind::Standard)
+            .match_kind(MatchKind::LeftmostLongest)
             .ascii_case_insensitive(true)
             .build(&literals)
             .expect("the built-in injection anchors are valid literals");
@@ -182,11 +191,13 @@ impl InjectionDetector {
         let b = text.as_bytes();
         let mut seen = 0u32;
         let mut discussion: Option<bool> = None;
-        // The last position each rule was tried at: overlapping anchors ("ignor", "ignore")
-        // must not try a rule twice.
+        // The last position each rule was tried at: an anchor inside another ("previous" in
+        // "the previous") is found again by the next search, which starts one byte on.
         let mut tried = [usize::MAX; 32];
-        for m in self.anchors.find_overlapping_iter(text) {
+        let mut from = 0;
+        while let Some(m) = self.anchors.find(Input::new(text).span(from..text.len())) {
             let (p, a) = (m.start(), m.pattern().as_usize());
+            from = next_boundary(text, p);
             if self.anchor_is_word[a] && p > 0 && b[p - 1].is_ascii_alphanumeric() {
                 continue; // "reignore", "overview": not the word
             }
@@ -285,6 +296,20 @@ impl InjectionDetector {
             .iter()
             .any(|s| [OVERRIDE, PERSONA, PROMPT_LEAK].contains(&s.name))
     }
+}
+
+/// Whether `text` starts with `prefix`, ASCII letters in any case (as the anchor scan matches).
+fn starts_with_ignoring_case(text: &str, prefix: &str) -> bool {
+    text.len() > prefix.len()
+        && text.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+}
+
+/// The char boundary after the one at `at`.
+fn next_boundary(text: &str, at: usize) -> usize {
+    text[at..]
+        .chars()
+        .next()
+        .map_or(text.len(), |c| at + c.len_utf8())
 }
 
 /// "Ignore my previous instructions" corrects oneself; "tells the model to ignore its

@@ -109,29 +109,50 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
 /// megabyte image costs no more than a sentence.
 const DECODE_CHARS: usize = 1024;
 
+/// The shortest run of base64 characters read as a possible payload.
+const MIN_RUN: usize = 32;
+
+fn is_b64(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'+' || c == b'/'
+}
+
+/// The runs of at least `min` base64 characters. Prose breaks runs every few bytes, so the
+/// scan looks only at every `min`-th byte until one is a base64 character: a run of `min`
+/// starting anywhere in the `min` bytes before it would have to cover it. A kilobyte of prose
+/// costs a few dozen probes instead of a loop over every byte.
+fn base64_runs(b: &[u8], min: usize) -> impl Iterator<Item = &[u8]> {
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        loop {
+            let probe = from + min - 1;
+            if probe >= b.len() {
+                return None;
+            }
+            if !is_b64(b[probe]) {
+                from = probe + 1;
+                continue;
+            }
+            let start = (from..probe)
+                .rev()
+                .find(|&i| !is_b64(b[i]))
+                .map_or(from, |i| i + 1);
+            let end = (probe..b.len()).find(|&i| !is_b64(b[i])).unwrap_or(b.len());
+            from = end;
+            if end - start >= min {
+                return Some(&b[start..end]);
+            }
+        }
+    })
+}
+
 /// Calls `f` with the decoded text of each base64 run (32+ characters) that decodes to mostly
 /// printable UTF-8. Images, archives and hashes decode to binary and are skipped.
 pub(super) fn base64_texts(text: &str, mut f: impl FnMut(&str) -> bool) {
-    let b = text.as_bytes();
-    let is_b64 = |c: u8| c.is_ascii_alphanumeric() || c == b'+' || c == b'/';
-    let mut i = 0;
     let mut buf = [0u8; DECODE_CHARS / 4 * 3];
-    while i < b.len() {
-        if !is_b64(b[i]) {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < b.len() && is_b64(b[i]) {
-            i += 1;
-        }
-        let run = &b[start..i];
+    for run in base64_runs(text.as_bytes(), MIN_RUN) {
         // Ordinary words are base64 characters too; a payload is long and has digits or
         // both cases inside a single token.
-        if run.len() < 32
-            || !run.iter().any(u8::is_ascii_uppercase)
-            || !run.iter().any(u8::is_ascii_lowercase)
-        {
+        if !run.iter().any(u8::is_ascii_uppercase) || !run.iter().any(u8::is_ascii_lowercase) {
             continue;
         }
         let take = run.len().min(DECODE_CHARS) / 4 * 4;
@@ -192,6 +213,22 @@ mod tests {
         let seen = scan_invisible(&format!("ok{tags}"));
         assert_eq!(seen.tags, 2);
         assert_eq!(reveal(&format!("ok{tags}\u{200B}!")), "okhi!");
+    }
+
+    #[test]
+    fn base64_runs_are_found_wherever_they_sit() {
+        let runs = |text: &str| -> Vec<usize> {
+            base64_runs(text.as_bytes(), 32).map(<[u8]>::len).collect()
+        };
+        let a = |n: usize| "a".repeat(n);
+        assert_eq!(runs(&a(32)), [32]);
+        assert_eq!(runs(&a(31)), Vec::<usize>::new());
+        assert_eq!(runs(&format!("{} {}", a(40), a(33))), [40, 33]);
+        assert_eq!(runs(&format!("x {} {} y", a(31), a(32))), [32]);
+        for lead in 0..40 {
+            let text = format!("{}.{}", " word".repeat(lead), a(32));
+            assert_eq!(runs(&text), [32], "after {lead} words");
+        }
     }
 
     #[test]

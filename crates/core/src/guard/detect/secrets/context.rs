@@ -442,7 +442,9 @@ pub(super) fn aws_secret_near(b: &[u8], from: usize, out: &mut Vec<Finding>) {
 
 /// `Server=…;User ID=…;Password=…;`: the name follows a `;` or the line names a server.
 fn in_ado_string(b: &[u8], il: usize) -> bool {
-    let line = memrchr(b'\n', &b[..il]).map_or(0, |i| i + 1);
+    // A connection string's keys sit within a few hundred bytes before the password.
+    let from = il.saturating_sub(256);
+    let line = memrchr(b'\n', &b[from..il]).map_or(from, |i| from + i + 1);
     let head = &b[line..il];
     head.last() == Some(&b';')
         || ["server=", "data source=", "host="]
