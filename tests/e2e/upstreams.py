@@ -35,6 +35,8 @@ Scenario control -- chosen by the upstream model name, or by a magic word
                        conversation (same last user text) gets a 429 with
                        ``retry-after: 1`` / a 500; later ones succeed
 * ``bad-request``      400 invalid_request_error with the provider's error body
+* ``context-length``   (OpenAI) 400 ``context_length_exceeded``, as OpenAI answers a
+                       prompt longer than the model's context window
 * ``tool``             a tool call (Anthropic: a text block then a tool_use
                        block whose input is streamed as input_json_delta
                        fragments). When the last message is a tool result the
@@ -86,6 +88,7 @@ SCENARIOS = (
     "server-error",
     "server-error-once",
     "bad-request",
+    "context-length",
     "tool",
     "parallel-tools",
     "error-after-200",
@@ -478,6 +481,19 @@ class OpenAIUpstream(MockUpstream):
                     "invalid_request_error",
                     "invalid_value",
                     "temperature",
+                ),
+            )
+            return
+        if scenario == "context-length":
+            rec.response["status"] = 400
+            h.send_json(
+                400,
+                _oai_error(
+                    "This model's maximum context length is 16385 tokens. However, your messages resulted in "
+                    "20112 tokens. Please reduce the length of the messages.",
+                    "invalid_request_error",
+                    "context_length_exceeded",
+                    "messages",
                 ),
             )
             return

@@ -97,6 +97,10 @@ impl ErrorClass {
     }
 }
 
+/// The `upstream_code` of a [`ProviderError`] refusing a non-streamed body over its
+/// configured cap, and the code the client sees for it.
+pub const RESPONSE_TOO_LARGE: &str = "upstream_response_too_large";
+
 /// A failed upstream call.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{provider}: {message}")]
@@ -243,6 +247,12 @@ impl From<ProviderError> for GatewayError {
                 "upstream_error",
                 "upstream_connection_failed".into(),
                 format!("provider \"{p}\" is unreachable: {}", e.message),
+            ),
+            ErrorClass::Protocol if upstream_code.as_deref() == Some(RESPONSE_TOO_LARGE) => (
+                502,
+                "upstream_error",
+                RESPONSE_TOO_LARGE.into(),
+                format!("provider \"{p}\": {}", e.message),
             ),
             ErrorClass::Protocol => (
                 502,

@@ -30,6 +30,8 @@ pub struct AppState {
     pub draining: std::sync::atomic::AtomicBool,
     /// Where the Responses entrance keeps responses; `None` without a database.
     pub responses: Option<Arc<dyn switchyard_core::response_store::ResponseStore>>,
+    /// Requests in flight against `server.max_in_flight`, and what was shed or refused.
+    pub overload: Arc<crate::overload::Overload>,
 }
 
 pub type Shared = State<Arc<AppState>>;
@@ -94,6 +96,13 @@ async fn read_limited(body: Body, limit: usize) -> Result<Bytes, GatewayError> {
             .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
         if is_limit {
             too_large(limit)
+        } else if let Some(late) = find_source::<crate::overload::BodyReadTimeout>(&e) {
+            GatewayError::new(
+                408,
+                "invalid_request_error",
+                "request_timeout",
+                format!("{late}: send the whole body right after the headers"),
+            )
         } else {
             GatewayError::invalid_request(
                 "body_read_failed",
@@ -101,6 +110,20 @@ async fn read_limited(body: Body, limit: usize) -> Result<Bytes, GatewayError> {
             )
         }
     })
+}
+
+/// The first error of type `T` in `e`'s chain of sources.
+fn find_source<'a, T: std::error::Error + 'static>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if let Some(found) = e.downcast_ref::<T>() {
+            return Some(found);
+        }
+        next = e.source();
+    }
+    None
 }
 
 fn too_large(limit: usize) -> GatewayError {

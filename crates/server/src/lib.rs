@@ -6,11 +6,13 @@
 
 pub mod admin;
 pub mod cli;
+pub mod connections;
 pub mod egress;
 pub mod feedback;
 pub mod governance;
 pub mod ingress;
 pub mod messages;
+pub mod overload;
 pub mod reload;
 pub mod responses;
 pub mod upkeep;
@@ -24,7 +26,6 @@ use axum::extract::State;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use switchyard_core::record::{JsonLinesSink, LogSink, RecordSink, Recorder, RecorderTask};
 use switchyard_core::{Config, Gateway, GatewayError};
 
@@ -73,11 +74,19 @@ async fn live() -> Response {
     )
 }
 
-/// Ready once the config is loaded and the server listens, until shutdown begins.
+/// Ready once the config is loaded and the server listens, until shutdown begins; not ready
+/// while requests are shed (`server.max_in_flight`), so that load balancers send elsewhere.
 async fn ready(State(app): Shared) -> Response {
     let id = switchyard_core::request::new_request_id();
     if app.draining.load(Ordering::Relaxed) {
         let body = serde_json::json!({"status": "draining"});
+        return egress::json(&id, StatusCode::SERVICE_UNAVAILABLE, &body, None);
+    }
+    if app.overload.shedding() {
+        let body = serde_json::json!({
+            "status": "overloaded",
+            "in_flight": app.overload.in_flight(),
+        });
         return egress::json(&id, StatusCode::SERVICE_UNAVAILABLE, &body, None);
     }
     let runtime = app.gateway.runtime();
@@ -136,6 +145,7 @@ pub async fn build(config: Config) -> Result<Built, String> {
     let (recorder, records) = Recorder::spawn(sinks, config.records.buffer);
     let (governance, admin, key_events) = governance::build(&config, db).await?;
     let max_body_size = usize::try_from(config.server.max_body_size).unwrap_or(usize::MAX);
+    let overload = Arc::new(overload::Overload::new(config.server.max_in_flight));
     let gateway = Gateway::with_governance(config, recorder, governance)?;
     let state = Arc::new(AppState {
         gateway,
@@ -144,6 +154,7 @@ pub async fn build(config: Config) -> Result<Built, String> {
         metrics,
         draining: Default::default(),
         responses,
+        overload,
     });
     let upkeep = match &state.admin {
         Some(admin) => upkeep::spawn(&admin.db, &state),
@@ -193,8 +204,8 @@ fn record_sinks(
     Ok(sinks)
 }
 
-/// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish and
-/// writes the buffered records.
+/// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish
+/// (until `server.drain_timeout`) and writes the buffered records.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     built: Built,
@@ -206,38 +217,21 @@ pub async fn serve(
         key_events,
         upkeep,
     } = built;
-    let app = router(state.clone());
-    // Without TCP_NODELAY, Nagle's algorithm holds small SSE frames back until the client's
-    // delayed ACK (40 ms on Linux): streams would arrive in bursts.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!("cannot set TCP_NODELAY on a client connection: {e}");
-        }
-    });
-    let drain = state.gateway.runtime().config.server.drain_timeout;
-    let (stopping, stopped) = tokio::sync::oneshot::channel();
+    let server = state.gateway.runtime().config.server.clone();
+    connections::raise_open_files_limit(server.max_connections);
     let draining = state.clone();
     let shutdown = async move {
         shutdown.await;
         draining.draining.store(true, Ordering::Relaxed);
-        let _ = stopping.send(());
     };
-    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown);
-    // Stop accepting at once; give requests in flight until the drain deadline.
-    let deadline = async move {
-        if stopped.await.is_ok() {
-            tokio::time::sleep(drain).await;
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
-    tokio::select! {
-        served = server => served?,
-        _ = deadline => tracing::warn!(
-            drain_timeout = ?drain,
-            "requests were still in flight at the drain deadline (server.drain_timeout): the gateway stops without them"
-        ),
-    }
+    connections::run(
+        listener,
+        state.clone(),
+        router(state.clone()),
+        server,
+        shutdown,
+    )
+    .await;
     for task in key_events.into_iter().chain(upkeep) {
         task.abort();
     }

@@ -1,5 +1,6 @@
 //! The `switchyard` command line: `serve` runs the gateway, `check-config` validates a config
-//! file and prints what it resolves to with secrets masked.
+//! file and prints what it resolves to with secrets masked, `init` writes a starter config,
+//! `config-schema` prints the config's JSON Schema and `completions` a shell's completions.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,6 +9,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cli_report;
+mod import;
+mod init;
 
 // glibc's malloc was a tenth of the gateway's CPU under load (profiled with perf): every request
 // allocates and frees its bodies, headers and JSON values across two worker threads.
@@ -15,9 +18,21 @@ mod cli_report;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use switchyard_core::Config;
 
-/// Switchyard: one OpenAI-compatible endpoint in front of every model provider.
+/// What the user reads first in `switchyard --help`: what the gateway is for them.
+const ABOUT: &str = "Switchyard is an OpenAI- and Anthropic-compatible gateway in front of every \
+model provider: point your SDKs and tools at it, and it routes, retries and falls back across \
+providers, enforces keys, limits and budgets, applies guardrails and records every call.";
+
+const GETTING_STARTED: &str = "Getting started:
+  switchyard init                       # write ./switchyard.yaml (mock provider: no keys needed)
+  switchyard serve                      # serve it on http://127.0.0.1:4000
+  curl -s http://127.0.0.1:4000/v1/chat/completions -H 'Content-Type: application/json' \\
+    -d '{\"model\": \"default\", \"messages\": [{\"role\": \"user\", \"content\": \"Hello\"}]}'
+
+Configuration reference: docs/configuration.md";
+
 #[derive(Parser)]
-#[command(name = "switchyard", version, about, long_about = None)]
+#[command(name = "switchyard", version, about = ABOUT, after_help = GETTING_STARTED)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -26,6 +41,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the gateway.
+    #[command(after_help = "Examples:\n  \
+        switchyard serve                                   # ./switchyard.yaml, or no models\n  \
+        switchyard serve --config prod.yaml --listen 0.0.0.0:8080\n  \
+        SWITCHYARD_LOG=debug switchyard serve --log-format json")]
     Serve {
         /// The YAML config file. Without one, ./switchyard.yaml is used if it exists.
         #[arg(short, long, env = "SWITCHYARD_CONFIG")]
@@ -40,16 +59,58 @@ enum Command {
         #[arg(long, default_value = "text", env = "SWITCHYARD_LOG_FORMAT")]
         log_format: LogFormat,
     },
-    /// Validate a config file and print the resolved providers, models and routes, secrets
-    /// masked. Exits non-zero, naming the offending key, if the file is invalid.
+    /// Validate a config file: every problem with its key path, or what it resolves to.
+    ///
+    /// A valid file's providers, models and routes are printed with secrets masked. An invalid
+    /// one exits non-zero and lists every problem found, each with the key at fault and a fix.
+    #[command(after_help = "Example:\n  switchyard check-config switchyard.yaml")]
     CheckConfig {
         /// The YAML config file.
         file: PathBuf,
     },
+    /// Write a starter switchyard.yaml that serves at once.
+    ///
+    /// Its models answer from the built-in mock provider (no keys, no network); each provider
+    /// named with --provider gets a commented-out section to uncomment once its key is set.
+    Init(init::InitArgs),
+    /// Print the JSON Schema of the config file, for editors and CI checks.
+    #[command(
+        after_help = "Example (then make `# yaml-language-server: $schema=./switchyard.schema.json`\n\
+        the first line of switchyard.yaml for completion and checking in your editor):\n  \
+        switchyard config-schema > switchyard.schema.json"
+    )]
+    ConfigSchema,
+    /// Print shell completions for bash, zsh, fish, elvish or PowerShell.
+    #[command(after_help = "Examples:\n  \
+        switchyard completions bash > ~/.local/share/bash-completion/completions/switchyard\n  \
+        switchyard completions zsh > \"${fpath[1]}/_switchyard\"\n  \
+        switchyard completions fish > ~/.config/fish/completions/switchyard.fish")]
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
     /// Manage virtual keys through a running gateway's admin API.
+    #[command(after_help = "Examples:\n  \
+        export SWITCHYARD_ADMIN_KEY=...        # one of auth.admin_keys\n  \
+        switchyard keys create --name ci --team platform --models default --rpm 60\n  \
+        switchyard keys list\n  \
+        switchyard keys revoke KEY_ID")]
     Keys(Box<switchyard_server::cli::KeysArgs>),
     /// Usage, latency and error reports from a running gateway's admin API.
+    #[command(after_help = "Examples:\n  \
+        switchyard report usage --group-by team,model --from 2026-01-01\n  \
+        switchyard report usage --group-by key --limit 10\n  \
+        switchyard report latency --json")]
     Report(Box<cli_report::ReportArgs>),
+    /// Convert a LiteLLM or Portkey config into a Switchyard config.
+    ///
+    /// The output is commented YAML (stdout, or -o FILE); every setting that does not carry
+    /// over is listed on stderr with the reason. docs/import.md has the mapping.
+    #[command(after_help = "Examples:\n  \
+        switchyard import litellm config.yaml -o switchyard.yaml\n  \
+        switchyard import portkey portkey-config.json > switchyard.yaml\n  \
+        switchyard check-config switchyard.yaml")]
+    Import(import::ImportArgs),
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -62,8 +123,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::CheckConfig { file } => check_config(&file),
+        Command::Init(args) => init::run(args),
+        Command::ConfigSchema => print_config_schema(),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "switchyard", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
         Command::Keys(args) => switchyard_server::cli::run(*args),
         Command::Report(args) => cli_report::run(*args),
+        Command::Import(args) => import::run(args),
         Command::Serve {
             config,
             listen,
@@ -89,6 +158,19 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+fn print_config_schema() -> ExitCode {
+    match serde_json::to_string_pretty(&Config::json_schema()) {
+        Ok(text) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: cannot print the schema: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -74,6 +74,11 @@ pub fn apply(path: &Path, state: &AppState) -> bool {
     if config.server.listen != running.config.server.listen {
         tracing::warn!("server.listen changed: a new address takes effect at the next restart");
     }
+    if crate::connections::limits_changed(&config.server, &running.config.server) {
+        tracing::warn!(
+            "server connection limits changed (header_read_timeout, body_read_timeout, idle_timeout, max_header_size, max_connections, max_in_flight, http2_max_concurrent_streams): they take effect at the next restart"
+        );
+    }
     match state.gateway.reload(config) {
         Ok(()) => {
             tracing::info!(file = %path.display(), "config reloaded");

@@ -66,6 +66,10 @@ struct Args {
     /// Request `"stream": true` and measure time to first content chunk and gaps.
     #[arg(long)]
     stream: bool,
+    /// Streams: hang up (drop the connection) after N content chunks, as a client that goes
+    /// away mid-stream; such a stream counts as a success once it has its N chunks.
+    #[arg(long)]
+    disconnect_after_chunks: Option<u64>,
     /// Hold K streams open at once (closed loop, K connections, implies --stream).
     #[arg(long)]
     concurrent_streams: Option<usize>,
@@ -116,6 +120,7 @@ struct Shared {
     body: Bytes,
     dialect: Dialect,
     stream: bool,
+    disconnect_after_chunks: Option<u64>,
     timeout: Duration,
     measure_start: Instant,
     end: Instant,
@@ -244,6 +249,7 @@ async fn run(args: Args) -> Value {
         body: Bytes::from(args.dialect.body(&args.model, args.prompt_bytes, stream)),
         dialect: args.dialect,
         stream,
+        disconnect_after_chunks: args.disconnect_after_chunks,
         timeout: Duration::from_millis(args.timeout_ms),
         measure_start,
         end,
@@ -446,11 +452,15 @@ async fn exchange(shared: &Shared) -> Result<StreamTimes, String> {
             .map_err(|err| format!("body: {}", error_chain(&err)))?;
         return Ok(StreamTimes::default());
     }
-    read_stream(shared.dialect, body).await
+    read_stream(shared.dialect, body, shared.disconnect_after_chunks).await
 }
 
 /// Reads an SSE answer to its end, timing the events that carry content.
-async fn read_stream(dialect: Dialect, mut body: Incoming) -> Result<StreamTimes, String> {
+async fn read_stream(
+    dialect: Dialect,
+    mut body: Incoming,
+    disconnect_after: Option<u64>,
+) -> Result<StreamTimes, String> {
     let mut times = StreamTimes::default();
     let mut last_content: Option<Instant> = None;
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
@@ -473,6 +483,10 @@ async fn read_stream(dialect: Dialect, mut body: Incoming) -> Result<StreamTimes
                             .push(now.saturating_duration_since(prev).as_micros() as u64),
                     }
                     last_content = Some(now);
+                    if disconnect_after.is_some_and(|n| times.content_chunks >= n) {
+                        // Dropping the unfinished body closes the connection.
+                        return Ok(times);
+                    }
                 }
                 Event::Done => done = true,
                 Event::Error => return Err("stream_error_event".to_owned()),
@@ -600,6 +614,9 @@ fn report(
         "peak_in_flight": shared.peak_in_flight.load(Ordering::Relaxed),
         "sent_total": shared.sent.load(Ordering::Relaxed),
     });
+    if let Some(n) = shared.disconnect_after_chunks {
+        out["disconnect_after_chunks"] = json!(n);
+    }
     if mode == Mode::Open {
         out["send_lag"] = summary(&stats.send_lag);
     }

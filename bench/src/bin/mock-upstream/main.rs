@@ -5,7 +5,8 @@
 //! apart), `POST /v1/embeddings` and `GET /v1/models`; [`anthropic`] answers `POST /v1/messages`
 //! with the same reply and token counts in the Messages API's format (a JSON `message`, or its
 //! named stream events paced alike). Streams of every format share one pacing body
-//! ([`paced`]). `--latency-ms` delays every answer's headers. It does as little work per request
+//! ([`paced`]). `--latency-ms` delays every answer's headers;
+//! `--fail-percent` answers a share of chat and messages requests with `--fail-status` instead. It does as little work per request
 //! as it can so that the gateway under test, not the mock, dominates.
 
 mod anthropic;
@@ -15,13 +16,14 @@ mod paced;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 use clap::Parser;
 use http_body_util::{BodyExt, Either, Full};
 use hyper::body::Incoming;
-use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use hyper::{Method, Request, Response, StatusCode};
 
 use paced::{Paced, Script};
@@ -44,6 +46,14 @@ struct Args {
     /// Tokio worker threads (0 = one per CPU).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Percentage (0-100) of chat and messages requests answered with an error instead
+    /// (a fixed pseudo-random sequence, so failures sometimes come in a row), for fallback and
+    /// soak runs.
+    #[arg(long, default_value_t = 0)]
+    fail_percent: u64,
+    /// HTTP status of those errors (repeatable: the failures cycle through the list).
+    #[arg(long = "fail-status", default_values_t = [500u16])]
+    fail_statuses: Vec<u16>,
 }
 
 /// Settings shared by every request handler.
@@ -51,6 +61,11 @@ pub struct Config {
     chunks: usize,
     chunk_interval: Duration,
     latency: Duration,
+    fail_percent: u64,
+    fail_statuses: Vec<StatusCode>,
+    /// Chat and messages requests seen, and the failures answered (for --fail-percent).
+    requests: AtomicU64,
+    failures: AtomicU64,
     /// The Anthropic stream frames that do not depend on the request.
     anthropic: Arc<anthropic::Prebuilt>,
 }
@@ -74,6 +89,14 @@ fn main() {
         chunks: args.chunks,
         chunk_interval: Duration::from_millis(args.chunk_interval_ms),
         latency: Duration::from_millis(args.latency_ms),
+        fail_percent: args.fail_percent.min(100),
+        fail_statuses: args
+            .fail_statuses
+            .iter()
+            .filter_map(|code| StatusCode::from_u16(*code).ok())
+            .collect(),
+        requests: AtomicU64::new(0),
+        failures: AtomicU64::new(0),
         anthropic: Arc::new(anthropic::Prebuilt::new(args.chunks)),
     });
     let rt = switchyard_bench::runtime(args.threads);
@@ -101,6 +124,17 @@ async fn handle(
         tokio::time::sleep(config.latency).await;
     }
     let response = match (&parts.method, parts.uri.path()) {
+        (&Method::POST, "/v1/chat/completions" | "/v1/messages") if injected_failure(&config) => {
+            let n = config.failures.fetch_add(1, Ordering::Relaxed) as usize;
+            let status = config.fail_statuses[n % config.fail_statuses.len()];
+            let mut response = error(status, "injected failure (--fail-percent)");
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from_static("0"));
+            }
+            response
+        }
         (&Method::POST, "/v1/chat/completions") => openai::chat(&body, &config),
         (&Method::POST, "/v1/messages") => anthropic::messages(&parts.headers, &body, &config),
         (&Method::POST, "/v1/embeddings") => json_response(openai::embeddings(&body)),
@@ -109,6 +143,20 @@ async fn handle(
         _ => error(StatusCode::NOT_FOUND, "no such route on the mock upstream"),
     };
     Ok(response)
+}
+
+/// Whether this chat or messages request is one of the `--fail-percent` that fail: request n
+/// fails when a hash of n (splitmix64's finalizer: the same sequence every run, as if random)
+/// falls in the first P of 100 buckets.
+fn injected_failure(config: &Config) -> bool {
+    if config.fail_percent == 0 || config.fail_statuses.is_empty() {
+        return false;
+    }
+    let n = config.requests.fetch_add(1, Ordering::Relaxed);
+    let mut z = n.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)) % 100 < config.fail_percent
 }
 
 /// `s` as a JSON string literal, quotes included.

@@ -8,9 +8,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::limits::Limits;
-use crate::config::duration;
+use crate::config::{Problems, duration};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GovernanceConfig {
     /// The server secret virtual keys are hashed under (HMAC-SHA256). Unset: one is generated
@@ -20,6 +20,7 @@ pub struct GovernanceConfig {
     /// How long a resolved virtual key is trusted before the database is asked again. Default:
     /// 2s without Redis (the longest a revocation takes to reach another replica), 5m with
     /// Redis (revocations are pushed to every replica at once).
+    #[schemars(schema_with = "crate::config::duration_schema")]
     #[serde(
         default,
         with = "crate::config::opt_duration",
@@ -80,7 +81,7 @@ fn fail_closed() -> FailMode {
     FailMode::FailClosed
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FailMode {
     FailOpen,
@@ -88,12 +89,13 @@ pub enum FailMode {
 }
 
 /// A route's policy over a limit.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OverLimit {
     #[serde(default)]
     pub policy: Policy,
     /// `queue`: how long a request may wait for capacity before it gets 429.
+    #[schemars(schema_with = "crate::config::duration_schema")]
     #[serde(default = "default_queue_timeout", with = "duration")]
     pub queue_timeout: Duration,
     /// `downgrade`: the cheaper model or route that serves requests over the limit.
@@ -115,7 +117,9 @@ fn default_queue_timeout() -> Duration {
     Duration::from_secs(10)
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Policy {
     /// 429 with `Retry-After`.
@@ -128,7 +132,7 @@ pub enum Policy {
 }
 
 /// Alerts as a budget fills up: a log line, and a POST to `webhook` when set.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BudgetAlerts {
     /// Fractions of a budget that trigger an alert, once per budget, threshold and period.
@@ -152,7 +156,7 @@ fn default_thresholds() -> Vec<f64> {
 }
 
 /// Redis: shared counters and key invalidation for several replicas. Off when `url` is unset.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
     /// `redis://host:port/db`; unset: counters are in-process.
@@ -162,6 +166,7 @@ pub struct RedisConfig {
     #[serde(default = "default_prefix")]
     pub prefix: String,
     /// Longest wait for one Redis call before the `on_*_error` mode applies.
+    #[schemars(schema_with = "crate::config::duration_schema")]
     #[serde(default = "default_redis_timeout", with = "duration")]
     pub timeout: Duration,
 }
@@ -188,31 +193,33 @@ fn default_redis_timeout() -> Duration {
 
 impl GovernanceConfig {
     /// Checks limits and thresholds; `models` are the names a route or model may be called by.
-    pub fn validate(&self, names: &dyn Fn(&str) -> bool) -> Result<(), (String, String)> {
-        let at = |p: String| move |m: String| (p.clone(), m);
-        self.global
-            .validate("governance.global")
-            .map_err(at("governance.global".into()))?;
-        for (name, limits) in &self.features {
-            let path = format!("governance.features.{name}");
-            limits.validate(&path).map_err(at(path.clone()))?;
-        }
-        for (name, limits) in &self.models {
-            let path = format!("governance.models.{name}");
-            if !names(name) {
-                return Err((path, format!("unknown model or route \"{name}\"")));
+    pub fn validate(&self, names: &dyn Fn(&str) -> bool, problems: &mut Problems) {
+        let mut limits = |path: String, l: &Limits| {
+            if let Err(message) = l.validate(&path) {
+                problems.add(path, message);
             }
-            limits.validate(&path).map_err(at(path.clone()))?;
+        };
+        limits("governance.global".into(), &self.global);
+        for (name, l) in &self.features {
+            limits(format!("governance.features.{name}"), l);
+        }
+        for (name, l) in &self.models {
+            limits(format!("governance.models.{name}"), l);
+        }
+        for name in self.models.keys().filter(|name| !names(name)) {
+            problems.add(
+                format!("governance.models.{name}"),
+                format!("unknown model or route \"{name}\": name a model or route of the config"),
+            );
         }
         for (i, t) in self.budget_alerts.thresholds.iter().enumerate() {
             if !(t.is_finite() && *t > 0.0) {
-                return Err((
+                problems.add(
                     format!("governance.budget_alerts.thresholds[{i}]"),
-                    "must be a fraction above 0 (0.8 means 80 %)".into(),
-                ));
+                    "must be a fraction above 0 (0.8 means 80 %)",
+                );
             }
         }
-        Ok(())
     }
 }
 

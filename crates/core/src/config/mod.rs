@@ -8,9 +8,12 @@
 //! [`crate::pipeline`]'s job, not this module's.
 //!
 //! The sections live beside this file: [`providers`] (providers, models, prices), [`routes`]
-//! (routes, retries, breakers) and [`values`] (interpolation, durations, sizes); governance and
+//! (routes, retries, breakers), [`values`] (interpolation, durations, sizes), [`check`] (the
+//! semantic checks) and [`problems`] (errors, gathered so all are reported at once); governance and
 //! Redis are in [`crate::admit::config`], next to the stage they configure.
 
+mod check;
+mod problems;
 mod providers;
 mod routes;
 mod values;
@@ -26,39 +29,19 @@ pub use crate::admit::config::{GovernanceConfig, OverLimit, RedisConfig};
 pub use crate::record::config::{
     AlertsConfig, AnomalyConfig, MetricsConfig, OtlpConfig, RecordsConfig, TelemetryConfig,
 };
+pub use problems::{ConfigError, Problems, invalid};
 pub use providers::{
     Capability, Dialect, MockConfig, ModelConfig, Price, ProviderConfig, ProviderKind, Timeouts,
 };
-use routes::check_retry;
 pub use routes::{
     BreakerConfig, Complexity, Condition, FallbacksConfig, ResilienceConfig, RetryConfig,
     RouteConfig, RuleConfig, Strategy, TargetConfig,
 };
-pub(crate) use values::{byte_size, duration, interpolate, opt_duration};
-
-/// A configuration error, with the dotted path of the offending key.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{0}")]
-    Yaml(String),
-    #[error("{path}: {message}")]
-    Invalid { path: String, message: String },
-}
-
-pub fn invalid(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        path: path.into(),
-        message: message.into(),
-    }
-}
+pub(crate) use values::{byte_size, byte_size_schema, duration, duration_schema, opt_duration};
+use values::{in_config_words, interpolate};
 
 /// The whole file.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -92,24 +75,67 @@ pub struct Config {
     pub guardrails: crate::guard::config::GuardrailsConfig,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
     /// Largest request body accepted; larger bodies get 413.
+    #[schemars(schema_with = "crate::config::byte_size_schema")]
     #[serde(default = "default_max_body", deserialize_with = "byte_size")]
     pub max_body_size: u64,
     /// Largest server-sent event accepted from an upstream stream.
+    #[schemars(schema_with = "crate::config::byte_size_schema")]
     #[serde(default = "default_max_event", deserialize_with = "byte_size")]
     pub max_upstream_event_size: u64,
+    /// Largest non-streamed upstream answer to a chat, Messages or Responses call; a larger
+    /// one is refused with 502 without being read to its end.
+    #[schemars(schema_with = "crate::config::byte_size_schema")]
+    #[serde(default = "default_max_upstream_body", deserialize_with = "byte_size")]
+    pub max_upstream_body_size: u64,
+    /// Largest upstream answer to an embeddings call (big batches are legitimately large).
+    #[schemars(schema_with = "crate::config::byte_size_schema")]
+    #[serde(
+        default = "default_max_upstream_embeddings_body",
+        deserialize_with = "byte_size"
+    )]
+    pub max_upstream_embeddings_body_size: u64,
     /// Longest time a request may take from arrival to its last byte, all attempts included.
+    #[schemars(schema_with = "crate::config::duration_schema")]
     #[serde(default = "default_deadline", with = "duration")]
     pub request_deadline: Duration,
     /// On SIGTERM, how long requests in flight may take to finish before the gateway exits
     /// anyway (their records are written either way).
+    #[schemars(schema_with = "crate::config::duration_schema")]
     #[serde(default = "default_drain", with = "duration")]
     pub drain_timeout: Duration,
+    /// A client must send a request's whole head (request line and headers) within this time
+    /// of starting it, or of its connection opening, or the connection is closed.
+    #[schemars(schema_with = "crate::config::duration_schema")]
+    #[serde(default = "default_header_read_timeout", with = "duration")]
+    pub header_read_timeout: Duration,
+    /// A request's whole body must arrive within this time of its head, or it gets 408 and the
+    /// connection is closed.
+    #[schemars(schema_with = "crate::config::duration_schema")]
+    #[serde(default = "default_body_read_timeout", with = "duration")]
+    pub body_read_timeout: Duration,
+    /// A connection with no request in flight for this long is closed.
+    #[schemars(schema_with = "crate::config::duration_schema")]
+    #[serde(default = "default_idle_timeout", with = "duration")]
+    pub idle_timeout: Duration,
+    /// Largest request head (request line and headers) accepted; larger gets 431. At least 8KB.
+    #[schemars(schema_with = "crate::config::byte_size_schema")]
+    #[serde(default = "default_max_header_size", deserialize_with = "byte_size")]
+    pub max_header_size: u64,
+    /// Open client connections at most; past it, new connections are closed at once.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+    /// Requests in flight at most (health and metrics aside); past it, 503 with Retry-After.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: u32,
+    /// Concurrent requests (streams) on one HTTP/2 connection at most.
+    #[serde(default = "default_http2_max_concurrent_streams")]
+    pub http2_max_concurrent_streams: u32,
 }
 
 impl Default for ServerConfig {
@@ -118,8 +144,17 @@ impl Default for ServerConfig {
             listen: default_listen(),
             max_body_size: default_max_body(),
             max_upstream_event_size: default_max_event(),
+            max_upstream_body_size: default_max_upstream_body(),
+            max_upstream_embeddings_body_size: default_max_upstream_embeddings_body(),
             request_deadline: default_deadline(),
             drain_timeout: default_drain(),
+            header_read_timeout: default_header_read_timeout(),
+            body_read_timeout: default_body_read_timeout(),
+            idle_timeout: default_idle_timeout(),
+            max_header_size: default_max_header_size(),
+            max_connections: default_max_connections(),
+            max_in_flight: default_max_in_flight(),
+            http2_max_concurrent_streams: default_http2_max_concurrent_streams(),
         }
     }
 }
@@ -133,16 +168,79 @@ fn default_max_body() -> u64 {
 fn default_max_event() -> u64 {
     16 * 1024 * 1024
 }
+fn default_max_upstream_body() -> u64 {
+    32 * 1024 * 1024
+}
+fn default_max_upstream_embeddings_body() -> u64 {
+    256 * 1024 * 1024
+}
 fn default_drain() -> Duration {
     Duration::from_secs(30)
 }
 fn default_deadline() -> Duration {
     Duration::from_secs(600)
 }
+fn default_header_read_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_body_read_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_max_header_size() -> u64 {
+    64 * 1024
+}
+fn default_max_connections() -> u32 {
+    10_000
+}
+fn default_max_in_flight() -> u32 {
+    4096
+}
+fn default_http2_max_concurrent_streams() -> u32 {
+    256
+}
+
+/// Below this, hyper cannot hold a request head (and panics when asked to).
+const MIN_HEADER_SIZE: u64 = 8 * 1024;
+
+impl ServerConfig {
+    /// The connection and overload limits must leave the gateway able to serve.
+    fn check(&self, problems: &mut Problems) {
+        if self.max_body_size == 0 {
+            problems.add("server.max_body_size", "must be greater than 0");
+        }
+        if self.max_header_size < MIN_HEADER_SIZE {
+            problems.add("server.max_header_size", "must be at least 8KB");
+        }
+        for (key, value) in [
+            ("max_connections", self.max_connections),
+            ("max_in_flight", self.max_in_flight),
+            (
+                "http2_max_concurrent_streams",
+                self.http2_max_concurrent_streams,
+            ),
+        ] {
+            if value == 0 {
+                problems.add(format!("server.{key}"), "must be at least 1");
+            }
+        }
+        for (key, value) in [
+            ("header_read_timeout", self.header_read_timeout),
+            ("body_read_timeout", self.body_read_timeout),
+            ("idle_timeout", self.idle_timeout),
+        ] {
+            if value.is_zero() {
+                problems.add(format!("server.{key}"), "must be greater than 0");
+            }
+        }
+    }
+}
 
 /// Who may call the gateway: static keys from this file, virtual keys issued through the admin
 /// API, and (when allowed) callers with no key at all.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     /// Static bearer tokens accepted on every endpoint.
@@ -166,7 +264,7 @@ impl AuthConfig {
 }
 
 /// The database of keys, users, teams, the audit log and request records.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
     /// `sqlite://FILE` (created and migrated on start), `postgres://…`, or `none` (no virtual
@@ -210,225 +308,48 @@ impl Config {
         if tree.is_null() {
             tree = Value::Object(Default::default());
         }
-        interpolate(&mut tree, "", env)?;
-        let config: Config = serde_path_to_error::deserialize(tree).map_err(|e| {
-            let path = e.path().to_string();
-            let path = if path == "." {
-                "(top level)".into()
-            } else {
-                path
-            };
-            invalid(path, e.into_inner().to_string())
-        })?;
-        config.validate()?;
+        if !tree.is_object() {
+            return Err(invalid(
+                "(top level)",
+                "the file must be a map of sections (server:, providers:, models:, routes:, …)",
+            ));
+        }
+        // A reference to an unset variable stays as written, so that the rest of the file is
+        // still read and checked: all its problems are reported together.
+        let mut problems = Problems::default();
+        interpolate(&mut tree, "", env, &mut problems);
+        let config: Config = match serde_path_to_error::deserialize(tree) {
+            Ok(config) => config,
+            Err(e) => {
+                let path = e.path().to_string();
+                let path = if path == "." {
+                    "(top level)".into()
+                } else {
+                    path
+                };
+                problems.check_new(Err(invalid(
+                    path,
+                    in_config_words(&e.into_inner().to_string()),
+                )));
+                return Err(problems.into_error());
+            }
+        };
+        problems.check_new(config.validate());
+        problems.finish()?;
         Ok(config)
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
-        if self.server.max_body_size == 0 {
-            return Err(invalid("server.max_body_size", "must be greater than 0"));
+    /// The JSON Schema of the file, for editors and CI (`switchyard config-schema`): unknown
+    /// keys are refused, as the loader refuses them.
+    pub fn json_schema() -> Value {
+        let mut schema = schemars::generate::SchemaSettings::draft07()
+            .into_generator()
+            .into_root_schema_for::<Config>()
+            .to_value();
+        if let Value::Object(root) = &mut schema {
+            root.insert("title".into(), "Switchyard configuration".into());
         }
-        self.telemetry.check()?;
-        self.alerts.check()?;
-        self.responses.check(&self.database.url)?;
-        self.guardrails.check(
-            self.routes
-                .iter()
-                .map(|(name, r)| (name.as_str(), r.guardrails.as_slice())),
-        )?;
-        for (name, p) in &self.providers {
-            let path = format!("providers.{name}");
-            let base = p.base_url.as_deref().or(p.kind.default_base_url());
-            match base {
-                None if p.kind != ProviderKind::Mock => {
-                    return Err(invalid(
-                        format!("{path}.base_url"),
-                        format!("required for kind {:?}: set the provider's URL", p.kind),
-                    ));
-                }
-                Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
-                    return Err(invalid(
-                        format!("{path}.base_url"),
-                        format!("\"{url}\" is not an http:// or https:// URL"),
-                    ));
-                }
-                _ => {}
-            }
-            if p.keys().iter().any(|k| k.is_empty()) {
-                return Err(invalid(
-                    format!("{path}.api_key"),
-                    "is empty: is its environment variable set to a value?",
-                ));
-            }
-            if p.keys().is_empty() && !p.kind.key_optional() {
-                return Err(invalid(
-                    format!("{path}.api_key"),
-                    format!(
-                        "kind {:?} needs an API key: set api_key: ${{YOUR_KEY_VAR}}",
-                        p.kind
-                    ),
-                ));
-            }
-            if p.kind == ProviderKind::Azure && p.api_version.is_none() {
-                return Err(invalid(
-                    format!("{path}.api_version"),
-                    "Azure OpenAI needs an api-version, e.g. api_version: \"2024-10-21\"",
-                ));
-            }
-            p.check_kind_settings(&path)?;
-            if p.mock.is_some() && p.kind != ProviderKind::Mock {
-                return Err(invalid(
-                    format!("{path}.mock"),
-                    "only a kind: mock provider takes mock settings",
-                ));
-            }
-            if let Some(m) = &p.mock {
-                if !(0.0..=1.0).contains(&m.failure_rate) {
-                    return Err(invalid(
-                        format!("{path}.mock.failure_rate"),
-                        "must be between 0.0 and 1.0",
-                    ));
-                }
-                if m.chunk_words == 0 {
-                    return Err(invalid(
-                        format!("{path}.mock.chunk_words"),
-                        "must be at least 1",
-                    ));
-                }
-                if !(400..=599).contains(&m.failure_status) {
-                    return Err(invalid(
-                        format!("{path}.mock.failure_status"),
-                        "must be an HTTP error status (400–599)",
-                    ));
-                }
-            }
-        }
-        for (name, m) in &self.models {
-            if !self.providers.contains_key(&m.provider) {
-                return Err(invalid(
-                    format!("models.{name}.provider"),
-                    format!(
-                        "unknown provider \"{}\"; providers are: {}",
-                        m.provider,
-                        list(self.providers.keys())
-                    ),
-                ));
-            }
-        }
-        for (name, r) in &self.routes {
-            if self.models.contains_key(name) {
-                return Err(invalid(
-                    format!("routes.{name}"),
-                    "a model has the same name: rename the route or the model",
-                ));
-            }
-            let path = format!("routes.{name}");
-            self.check_targets(
-                &format!("{path}.targets"),
-                r.targets.iter().map(TargetConfig::model),
-            )?;
-            if r.strategy == Strategy::Weighted && r.targets.iter().all(|t| t.weight() == 0) {
-                return Err(invalid(
-                    format!("{path}.targets"),
-                    "a weighted route needs a target with weight > 0",
-                ));
-            }
-            for (i, rule) in r.rules.iter().enumerate() {
-                self.check_targets(
-                    &format!("{path}.rules[{i}].targets"),
-                    rule.targets.iter().map(TargetConfig::model),
-                )?;
-            }
-            for (kind, list) in [
-                ("context_window", &r.fallbacks.context_window),
-                ("content_policy", &r.fallbacks.content_policy),
-            ] {
-                if !list.is_empty() {
-                    self.check_targets(
-                        &format!("{path}.fallbacks.{kind}"),
-                        list.iter().map(String::as_str),
-                    )?;
-                }
-            }
-            if let Some(retry) = &r.retry {
-                check_retry(&format!("{path}.retry"), retry)?;
-            }
-            if let Some(o) = &r.over_limit {
-                self.check_over_limit(&format!("{path}.over_limit"), o)?;
-            }
-        }
-        self.check_over_limit("governance.over_limit", &self.governance.over_limit)?;
-        let callable = |n: &str| self.models.contains_key(n) || self.routes.contains_key(n);
-        self.governance
-            .validate(&callable)
-            .map_err(|(path, message)| invalid(path, message))?;
-        if self.redis.url.as_deref().is_some_and(|u| {
-            !(u.starts_with("redis://") || u.starts_with("rediss://") || u.starts_with("unix://"))
-        }) {
-            return Err(invalid(
-                "redis.url",
-                "must be a redis://host:port URL (rediss:// for TLS)",
-            ));
-        }
-        check_retry("resilience.retry", &self.resilience.retry)?;
-        let b = &self.resilience.breaker;
-        if !(b.error_rate > 0.0 && b.error_rate <= 1.0) {
-            return Err(invalid(
-                "resilience.breaker.error_rate",
-                "must be above 0.0 and at most 1.0",
-            ));
-        }
-        if b.consecutive_failures == 0 {
-            return Err(invalid(
-                "resilience.breaker.consecutive_failures",
-                "must be at least 1",
-            ));
-        }
-        Ok(())
-    }
-
-    fn check_over_limit(&self, path: &str, o: &OverLimit) -> Result<(), ConfigError> {
-        use crate::admit::config::Policy;
-        match (&o.policy, &o.downgrade_to) {
-            (Policy::Downgrade, None) => Err(invalid(
-                format!("{path}.downgrade_to"),
-                "policy downgrade needs the cheaper model or route to serve from",
-            )),
-            (_, Some(m)) if !self.models.contains_key(m) && !self.routes.contains_key(m) => {
-                Err(invalid(
-                    format!("{path}.downgrade_to"),
-                    format!(
-                        "unknown model or route \"{m}\"; models are: {}",
-                        list(self.models.keys())
-                    ),
-                ))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    fn check_targets<'a>(
-        &self,
-        path: &str,
-        targets: impl Iterator<Item = &'a str>,
-    ) -> Result<(), ConfigError> {
-        let mut n = 0;
-        for (i, t) in targets.enumerate() {
-            n += 1;
-            if !self.models.contains_key(t) {
-                return Err(invalid(
-                    format!("{path}[{i}]"),
-                    format!(
-                        "unknown model \"{t}\"; models are: {}",
-                        list(self.models.keys())
-                    ),
-                ));
-            }
-        }
-        if n == 0 {
-            return Err(invalid(path, "needs at least one model"));
-        }
-        Ok(())
+        schema
     }
 
     /// The config as YAML-ready JSON with every secret masked, for `check-config`.
@@ -449,15 +370,6 @@ impl Config {
         copy.redis.url = copy.redis.url.as_deref().map(mask_url_password);
         copy.governance.key_secret = copy.governance.key_secret.as_deref().map(mask);
         serde_json::to_value(copy).unwrap_or(Value::Null)
-    }
-}
-
-fn list<'a>(names: impl Iterator<Item = &'a String>) -> String {
-    let names: Vec<&str> = names.map(String::as_str).collect();
-    if names.is_empty() {
-        "(none)".into()
-    } else {
-        names.join(", ")
     }
 }
 
@@ -591,5 +503,24 @@ routes:
             .unwrap_err()
             .to_string();
         assert!(e.contains("is empty"), "{e}");
+    }
+
+    #[test]
+    fn connection_limits_have_defaults_and_are_checked() {
+        let c = load("").unwrap();
+        assert_eq!(c.server.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.server.max_header_size, 64 * 1024);
+        assert_eq!(c.server.max_in_flight, 4096);
+        let c = load("server: { max_connections: 20, body_read_timeout: 1s }").unwrap();
+        assert_eq!(c.server.max_connections, 20);
+        assert_eq!(c.server.body_read_timeout, Duration::from_secs(1));
+        let e = load("server: { max_in_flight: 0 }")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("server.max_in_flight"), "{e}");
+        let e = load("server: { max_header_size: 1KB }")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("server.max_header_size"), "{e}");
     }
 }

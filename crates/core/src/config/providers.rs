@@ -10,7 +10,7 @@ use super::duration;
 
 /// The vendors Switchyard knows. Every OpenAI-compatible vendor is a preset of the `openai`
 /// dialect: a default base URL and auth header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProviderKind {
     Openai,
@@ -33,6 +33,17 @@ pub enum ProviderKind {
     /// service account. A kind of its own rather than an auth mode of `gemini`, because the two
     /// differ in what the kind decides: the base URL and whether an `api_key` is required.
     Vertex,
+}
+
+/// The config's own spelling (`openai_compatible`), for messages a user reads: never the Rust
+/// variant name.
+impl std::fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::String(name)) => f.write_str(&name),
+            _ => f.write_str("(unknown kind)"),
+        }
+    }
 }
 
 /// The wire dialect an adapter speaks.
@@ -96,7 +107,7 @@ impl ProviderKind {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
     pub kind: ProviderKind,
@@ -130,23 +141,23 @@ pub struct ProviderConfig {
 impl ProviderConfig {
     /// The sections that belong to one kind sit only on a provider of that kind, and the kinds
     /// that need theirs have them.
-    pub(super) fn check_kind_settings(&self, path: &str) -> Result<(), super::ConfigError> {
+    pub(super) fn check_kind_settings(&self, path: &str, problems: &mut super::Problems) {
         if self.aws.is_some() && self.kind != ProviderKind::Bedrock {
-            return Err(super::invalid(
+            problems.add(
                 format!("{path}.aws"),
                 "only a kind: bedrock provider takes aws settings",
-            ));
+            );
         }
         match (&self.vertex, self.kind) {
-            (Some(_), kind) if kind != ProviderKind::Vertex => Err(super::invalid(
+            (Some(_), kind) if kind != ProviderKind::Vertex => problems.add(
                 format!("{path}.vertex"),
                 "only a kind: vertex provider takes vertex settings",
-            )),
-            (None, ProviderKind::Vertex) => Err(super::invalid(
+            ),
+            (None, ProviderKind::Vertex) => problems.add(
                 format!("{path}.vertex"),
                 "kind vertex needs its project and location: vertex: { project: my-project, location: us-central1 }",
-            )),
-            _ => Ok(()),
+            ),
+            _ => {}
         }
     }
 
@@ -160,17 +171,20 @@ impl ProviderConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Timeouts {
     /// TCP + TLS connection set-up.
+    #[schemars(schema_with = "crate::config::duration_schema")]
     #[serde(default = "default_connect", with = "duration")]
     pub connect: Duration,
     /// From sending the request to the response headers (for a non-streamed call, the whole
     /// generation).
+    #[schemars(schema_with = "crate::config::duration_schema")]
     #[serde(default = "default_first_byte", with = "duration")]
     pub first_byte: Duration,
     /// Longest silence between two reads of a response body.
+    #[schemars(schema_with = "crate::config::duration_schema")]
     #[serde(default = "default_idle", with = "duration")]
     pub idle: Duration,
 }
@@ -195,7 +209,7 @@ fn default_idle() -> Duration {
     Duration::from_secs(120)
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MockConfig {
     /// The answer, unless `echo` is set.
@@ -205,12 +219,14 @@ pub struct MockConfig {
     #[serde(default)]
     pub echo: bool,
     /// Wait before the first byte.
+    #[schemars(schema_with = "crate::config::duration_schema")]
     #[serde(default, with = "duration")]
     pub latency: Duration,
     /// Words per streamed chunk.
     #[serde(default = "default_chunk_words")]
     pub chunk_words: usize,
     /// Wait between streamed chunks.
+    #[schemars(schema_with = "crate::config::duration_schema")]
     #[serde(default, with = "duration")]
     pub chunk_interval: Duration,
     /// Fraction of calls (0.0–1.0) that fail with `failure_status`.
@@ -254,7 +270,7 @@ fn default_embedding_dimensions() -> usize {
     64
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     /// Name of an entry of `providers`.
@@ -284,7 +300,7 @@ pub struct ModelConfig {
     pub tags: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Capability {
     Chat,
@@ -294,7 +310,7 @@ pub enum Capability {
 }
 
 /// USD per million tokens.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Price {
     #[serde(default)]

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigError, OverLimit, invalid};
+use super::{OverLimit, Problems};
 use super::{duration, opt_duration};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     #[serde(default)]
@@ -41,7 +41,7 @@ pub struct RouteConfig {
 }
 
 /// A route target: a model name, or a model with a weight for the `weighted` strategy.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum TargetConfig {
     Name(String),
@@ -71,7 +71,9 @@ impl TargetConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
     /// Targets in the order listed.
@@ -87,7 +89,7 @@ pub enum Strategy {
     LeastBusy,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
     pub when: Condition,
@@ -97,7 +99,7 @@ pub struct RuleConfig {
 }
 
 /// Every condition given must hold.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Condition {
     /// Request headers that must have these values (names are case-insensitive).
@@ -127,14 +129,14 @@ pub struct Condition {
     pub complexity: Option<Complexity>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Complexity {
     Simple,
     Hard,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FallbacksConfig {
     /// Tried when a prompt does not fit: only models with a larger context window qualify.
@@ -146,7 +148,7 @@ pub struct FallbacksConfig {
 }
 
 /// How hard to try.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryConfig {
     /// Upstream calls per request, all targets together.
@@ -156,15 +158,19 @@ pub struct RetryConfig {
     #[serde(default = "default_retries_per_target")]
     pub retries_per_target: u32,
     /// First backoff; doubles on each retry, with full jitter.
+    #[schemars(schema_with = "crate::config::duration_schema")]
     #[serde(default = "default_backoff", with = "duration")]
     pub backoff: Duration,
+    #[schemars(schema_with = "crate::config::duration_schema")]
     #[serde(default = "default_max_backoff", with = "duration")]
     pub max_backoff: Duration,
     /// A Retry-After longer than this moves on to the next key or target instead of waiting.
+    #[schemars(schema_with = "crate::config::duration_schema")]
     #[serde(default = "default_max_retry_wait", with = "duration")]
     pub max_retry_wait: Duration,
     /// Longest one upstream call may take to produce its response (or, for a stream, its first
     /// chunk) before the next target is tried.
+    #[schemars(schema_with = "crate::config::duration_schema")]
     #[serde(
         default,
         with = "opt_duration",
@@ -173,6 +179,7 @@ pub struct RetryConfig {
     pub attempt_timeout: Option<Duration>,
     /// For streams: longest wait for the first chunk before the next target is tried
     /// (latency-threshold fallback).
+    #[schemars(schema_with = "crate::config::duration_schema")]
     #[serde(
         default,
         with = "opt_duration",
@@ -212,7 +219,7 @@ fn default_max_retry_wait() -> Duration {
 }
 
 /// The circuit breaker of every deployment.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BreakerConfig {
     /// Opens after this many failures in a row.
@@ -224,9 +231,11 @@ pub struct BreakerConfig {
     /// ... once at least `min_requests` were made in the window.
     #[serde(default = "default_min_requests")]
     pub min_requests: u32,
+    #[schemars(schema_with = "crate::config::duration_schema")]
     #[serde(default = "default_window", with = "duration")]
     pub window: Duration,
     /// Opens when the p95 latency over the window exceeds this.
+    #[schemars(schema_with = "crate::config::duration_schema")]
     #[serde(
         default,
         with = "opt_duration",
@@ -234,6 +243,7 @@ pub struct BreakerConfig {
     )]
     pub p95_latency: Option<Duration>,
     /// How long it stays open before one probe request is let through.
+    #[schemars(schema_with = "crate::config::duration_schema")]
     #[serde(default = "default_cooldown", with = "duration")]
     pub cooldown: Duration,
 }
@@ -267,7 +277,7 @@ fn default_cooldown() -> Duration {
     Duration::from_secs(30)
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResilienceConfig {
     #[serde(default)]
@@ -276,18 +286,14 @@ pub struct ResilienceConfig {
     pub breaker: BreakerConfig,
 }
 
-pub(super) fn check_retry(path: &str, r: &RetryConfig) -> Result<(), ConfigError> {
+pub(super) fn check_retry(path: &str, r: &RetryConfig, problems: &mut Problems) {
     if r.max_attempts == 0 {
-        return Err(invalid(
-            format!("{path}.max_attempts"),
-            "must be at least 1",
-        ));
+        problems.add(format!("{path}.max_attempts"), "must be at least 1, e.g. 4");
     }
     if r.max_backoff < r.backoff {
-        return Err(invalid(
+        problems.add(
             format!("{path}.max_backoff"),
             "must not be shorter than backoff",
-        ));
+        );
     }
-    Ok(())
 }

@@ -6,21 +6,24 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use super::{ConfigError, invalid};
+use super::Problems;
 
-/// Replaces `${VAR}` and `${VAR:-default}` in every string of the tree; `$${` escapes.
+/// Replaces `${VAR}` and `${VAR:-default}` in every string of the tree; `$${` escapes. Every
+/// reference that cannot be resolved is a problem of its own.
 pub(crate) fn interpolate(
     value: &mut Value,
     path: &str,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<(), ConfigError> {
+    problems: &mut Problems,
+) {
     match value {
-        Value::String(s) if s.contains("${") => {
-            *s = interpolate_str(s, env).map_err(|m| invalid(path, m))?;
-        }
+        Value::String(s) if s.contains("${") => match interpolate_str(s, env) {
+            Ok(done) => *s = done,
+            Err(message) => problems.add(path, message),
+        },
         Value::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                interpolate(item, &format!("{path}[{i}]"), env)?;
+                interpolate(item, &format!("{path}[{i}]"), env, problems);
             }
         }
         Value::Object(map) => {
@@ -30,12 +33,52 @@ pub(crate) fn interpolate(
                 } else {
                     format!("{path}.{k}")
                 };
-                interpolate(v, &child, env)?;
+                interpolate(v, &child, env, problems);
             }
         }
         _ => {}
     }
-    Ok(())
+}
+
+/// A serde message in the config's own words: serde names the Rust type it expected
+/// (`struct ProviderConfig`, `u32`, `untagged enum TargetConfig`), which means nothing to
+/// someone editing YAML.
+pub(crate) fn in_config_words(message: &str) -> String {
+    static RULES: std::sync::LazyLock<Vec<(regex::Regex, &'static str)>> =
+        std::sync::LazyLock::new(|| {
+            [
+                (
+                    r"data did not match any variant of untagged enum TargetConfig",
+                    "expected a model name or { model: NAME, weight: N }",
+                ),
+                (
+                    r"data did not match any variant of untagged enum \w+",
+                    "is not a value this key takes (see docs/configuration.md)",
+                ),
+                (r"expected struct \w+", "expected a map of settings"),
+                (
+                    r"expected (?:internally tagged |adjacently tagged )?enum \w+",
+                    "expected one of the documented values",
+                ),
+                (
+                    r"expected (?:u8|u16|u32|u64|usize)\b",
+                    "expected a whole number, 0 or more",
+                ),
+                (
+                    r"expected (?:i8|i16|i32|i64|isize)\b",
+                    "expected a whole number",
+                ),
+                (r"expected (?:f32|f64)\b", "expected a number"),
+            ]
+            .into_iter()
+            .filter_map(|(pattern, plain)| Some((regex::Regex::new(pattern).ok()?, plain)))
+            .collect()
+        });
+    let mut out = message.to_owned();
+    for (pattern, plain) in RULES.iter() {
+        out = pattern.replace_all(&out, *plain).into_owned();
+    }
+    out
 }
 
 fn interpolate_str(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
@@ -79,6 +122,24 @@ fn interpolate_str(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Stri
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// The schema of a duration: text (`500ms`, `2m`, or `${VAR}`) or a number of seconds.
+pub(crate) fn duration_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": ["string", "number"],
+        "minimum": 0,
+        "examples": ["500ms", "10s", "2m"]
+    })
+}
+
+/// The schema of a byte size: a number of bytes, or text (`64KB`, `10MB`, or `${VAR}`).
+pub(crate) fn byte_size_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": ["string", "integer"],
+        "minimum": 0,
+        "examples": ["64KB", "10MB"]
+    })
 }
 
 /// Optional durations.
@@ -160,6 +221,18 @@ fn parse_byte_size(s: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn serde_messages_lose_rust_type_names() {
+        assert_eq!(
+            in_config_words("invalid type: integer `5`, expected struct ProviderConfig"),
+            "invalid type: integer `5`, expected a map of settings"
+        );
+        assert_eq!(
+            in_config_words("invalid value: integer `-1`, expected u32"),
+            "invalid value: integer `-1`, expected a whole number, 0 or more"
+        );
+    }
 
     #[test]
     fn interpolation_defaults_and_escapes() {

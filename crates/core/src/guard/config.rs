@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ConfigError, duration, invalid};
+use crate::config::{ConfigError, Problems, duration, invalid};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GuardrailsConfig {
     /// Guardrails that screen every request, by name, in order.
@@ -70,16 +70,48 @@ pub struct GuardrailConfig {
 const COMMON_KEYS: [&str; 4] = ["on", "action", "restore", "restrict_to"];
 
 /// The common keys, read apart from the check.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct Common {
+    /// `input` (what goes to the provider), `output` (what comes back) or `both`; by default
+    /// `input` for `injection`, `both` for the others.
     #[serde(default)]
     on: Option<Side>,
+    /// `block`, `redact`, `monitor` or `restrict`.
     #[serde(default)]
     action: Action,
+    /// For `redact` on input: put the original values back into the answer.
     #[serde(default)]
     restore: bool,
+    /// For `restrict`: the model tag a request with a finding may be routed to.
     #[serde(default)]
     restrict_to: Option<String>,
+}
+
+/// A guardrail's schema is each `type`'s own keys plus the common ones, and no others, as
+/// [`GuardrailConfig::try_from`] reads it (a derived schema of the flattened enum would let its
+/// `additionalProperties: false` refuse the common keys).
+impl schemars::JsonSchema for GuardrailConfig {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "GuardrailConfig".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let common = Common::json_schema(generator);
+        let common = common.get("properties").and_then(|p| p.as_object());
+        let mut check = CheckConfig::json_schema(generator);
+        if let Some(serde_json::Value::Array(variants)) = check.get_mut("oneOf") {
+            for variant in variants {
+                let props = variant
+                    .as_object_mut()
+                    .and_then(|v| v.get_mut("properties"))
+                    .and_then(|p| p.as_object_mut());
+                if let (Some(props), Some(common)) = (props, common) {
+                    props.extend(common.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+            }
+        }
+        check
+    }
 }
 
 impl TryFrom<serde_json::Map<String, serde_json::Value>> for GuardrailConfig {
@@ -111,7 +143,7 @@ impl TryFrom<serde_json::Map<String, serde_json::Value>> for GuardrailConfig {
 }
 
 /// What a guardrail looks for.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum CheckConfig {
     /// Personal data. `kinds` default to all of them.
@@ -152,6 +184,7 @@ pub enum CheckConfig {
     /// An external policy service: POSTed the texts, answers allow or block.
     Webhook {
         url: String,
+        #[schemars(schema_with = "crate::config::duration_schema")]
         #[serde(default = "default_webhook_timeout", with = "duration")]
         timeout: Duration,
         /// When the service fails or is late: `open` lets the request through, `closed` blocks.
@@ -176,7 +209,9 @@ fn default_webhook_timeout() -> Duration {
     Duration::from_millis(500)
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
     Input,
@@ -195,7 +230,9 @@ impl Side {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// Refuse the request (or the answer) with a 400-class error naming the guardrail.
@@ -209,7 +246,9 @@ pub enum Action {
     Restrict,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum FailMode {
     #[default]
@@ -223,27 +262,27 @@ impl GuardrailsConfig {
     pub fn check<'a>(
         &self,
         routes: impl Iterator<Item = (&'a str, &'a [String])>,
-    ) -> Result<(), ConfigError> {
+        problems: &mut Problems,
+    ) {
         for (i, name) in self.apply.iter().enumerate() {
-            self.known(name, &format!("guardrails.apply[{i}]"))?;
+            problems.check(self.known(name, &format!("guardrails.apply[{i}]")));
         }
         for (team, names) in &self.teams {
             for (i, name) in names.iter().enumerate() {
-                self.known(name, &format!("guardrails.teams.{team}[{i}]"))?;
+                problems.check(self.known(name, &format!("guardrails.teams.{team}[{i}]")));
             }
         }
         for (route, names) in routes {
             for (i, name) in names.iter().enumerate() {
-                self.known(name, &format!("routes.{route}.guardrails[{i}]"))?;
+                problems.check(self.known(name, &format!("routes.{route}.guardrails[{i}]")));
             }
         }
         for (name, g) in &self.define {
-            g.check(&format!("guardrails.define.{name}"))?;
+            problems.check(g.check(&format!("guardrails.define.{name}")));
         }
         if self.stream_window == 0 {
-            return Err(invalid("guardrails.stream_window", "must be at least 1"));
+            problems.add("guardrails.stream_window", "must be at least 1");
         }
-        Ok(())
     }
 
     fn known(&self, name: &str, path: &str) -> Result<(), ConfigError> {
@@ -323,6 +362,12 @@ impl GuardrailConfig {
 mod tests {
     use super::*;
 
+    fn checked(config: &GuardrailsConfig) -> Result<(), ConfigError> {
+        let mut problems = Problems::default();
+        config.check(std::iter::empty(), &mut problems);
+        problems.finish()
+    }
+
     fn parse(yaml: &str) -> Result<GuardrailsConfig, String> {
         serde_saphyr::from_str::<GuardrailsConfig>(yaml).map_err(|e| e.to_string())
     }
@@ -342,10 +387,10 @@ mod tests {
         assert!(e.contains("keyword"), "{e}");
 
         let config = parse("define:\n  j: { type: format, action: redact }\n").unwrap();
-        let e = config.check(std::iter::empty()).unwrap_err().to_string();
+        let e = checked(&config).unwrap_err().to_string();
         assert!(e.contains("guardrails.define.j.action"), "{e}");
         let config = parse("apply: [nope]\n").unwrap();
-        let e = config.check(std::iter::empty()).unwrap_err().to_string();
+        let e = checked(&config).unwrap_err().to_string();
         assert!(
             e.contains("guardrails.apply[0]") && e.contains("nope"),
             "{e}"

@@ -1,6 +1,7 @@
 //! The HTTP plumbing every remote adapter shares: building a pooled client, sending with a
-//! first-byte timeout, reading bodies with an idle timeout, turning error responses of any
-//! vendor into a classified [`ProviderError`], and reading an SSE body as a stream of events.
+//! first-byte timeout, reading bodies with an idle timeout and within a size cap
+//! ([`BodyLimit`]), turning error responses of any vendor into a classified [`ProviderError`]
+//! with the request's credentials scrubbed out, and reading an SSE body as a stream of events.
 //!
 //! Streams never get a total timeout (a long answer is not a failure); they get a limit on the
 //! silence between two reads instead.
@@ -8,17 +9,51 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::{Stream, StreamExt, stream};
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 use switchyard_wire::sse;
 
-use crate::config::Timeouts;
-use crate::error::{ErrorClass, ProviderError};
+use crate::config::{ServerConfig, Timeouts};
+use crate::error::{ErrorClass, ProviderError, RESPONSE_TOO_LARGE};
 
 /// Largest error body read from an upstream.
 const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// The most a non-streamed upstream body may hold, and the config key that raises it: the
+/// refusal names the key so that an operator knows what to change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyLimit {
+    pub bytes: usize,
+    pub key: Option<&'static str>,
+}
+
+impl BodyLimit {
+    /// The cap on a chat (or Messages, or Responses) answer: `server.max_upstream_body_size`.
+    pub fn chat(server: &ServerConfig) -> Self {
+        BodyLimit {
+            bytes: usize::try_from(server.max_upstream_body_size).unwrap_or(usize::MAX),
+            key: Some("server.max_upstream_body_size"),
+        }
+    }
+
+    /// The cap on an embeddings answer, larger because big batches are legitimately large:
+    /// `server.max_upstream_embeddings_body_size`.
+    pub fn embeddings(server: &ServerConfig) -> Self {
+        BodyLimit {
+            bytes: usize::try_from(server.max_upstream_embeddings_body_size).unwrap_or(usize::MAX),
+            key: Some("server.max_upstream_embeddings_body_size"),
+        }
+    }
+}
+
+/// A fixed internal cap (error bodies, token endpoints) that no config key raises.
+impl From<usize> for BodyLimit {
+    fn from(bytes: usize) -> Self {
+        BodyLimit { bytes, key: None }
+    }
+}
 
 /// A client with its own connection pool, tuned for many concurrent calls to one host.
 pub fn client(timeouts: &Timeouts) -> Result<reqwest::Client, String> {
@@ -36,13 +71,17 @@ pub fn client(timeouts: &Timeouts) -> Result<reqwest::Client, String> {
 }
 
 /// Sends a request and waits for the response headers, at most `first_byte`. A non-2xx status
-/// is read and returned as a classified error.
+/// is read and returned as a classified error, with the request's credentials scrubbed out.
 pub async fn send(
     provider: &str,
     request: reqwest::RequestBuilder,
     timeouts: &Timeouts,
 ) -> Result<reqwest::Response, ProviderError> {
-    let response = match tokio::time::timeout(timeouts.first_byte, request.send()).await {
+    let (client, request) = request.build_split();
+    let request = request.map_err(|e| transport_error(provider, &e))?;
+    let credentials = Credentials::of(request.headers());
+    let sent = tokio::time::timeout(timeouts.first_byte, client.execute(request)).await;
+    let response = match sent {
         Err(_) => {
             return Err(ProviderError::new(
                 ErrorClass::Timeout,
@@ -61,7 +100,53 @@ pub async fn send(
     let body = read_body(provider, response, timeouts.idle, MAX_ERROR_BODY)
         .await
         .unwrap_or_default();
-    Err(error_from_response(provider, status, &headers, &body))
+    Err(credentials.scrub(error_from_response(provider, status, &headers, &body)))
+}
+
+/// The credentials a request carries, to scrub from what the upstream says back: some
+/// providers quote the key they rejected in full, and the error's message is logged, recorded
+/// and (for most classes) shown to the client.
+pub struct Credentials(Vec<String>);
+
+impl Credentials {
+    /// Every header that carries a key in some dialect; each whole value, and its token alone
+    /// (`Bearer sk-…` is often quoted as just `sk-…`).
+    pub fn of(headers: &HeaderMap) -> Self {
+        const HEADERS: [&str; 4] = ["authorization", "x-api-key", "api-key", "x-goog-api-key"];
+        /// Shorter pieces are scheme names and SigV4 field labels, not secrets.
+        const MIN_SECRET: usize = 8;
+        let mut secrets = Vec::new();
+        for value in HEADERS.iter().flat_map(|name| headers.get_all(*name)) {
+            let Ok(value) = value.to_str() else { continue };
+            secrets.push(value.trim().to_owned());
+            secrets.extend(
+                value
+                    .split(|c: char| c.is_whitespace() || c == ',')
+                    .filter(|part| part.len() >= MIN_SECRET)
+                    .map(str::to_owned),
+            );
+        }
+        secrets.retain(|s| s.len() >= MIN_SECRET);
+        // Longest first, so that a whole value goes before the token inside it.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.dedup();
+        Credentials(secrets)
+    }
+
+    /// The error with every credential in its message and code replaced by `[REDACTED]`.
+    pub fn scrub(&self, mut e: ProviderError) -> ProviderError {
+        for secret in &self.0 {
+            if e.message.contains(secret.as_str()) {
+                e.message = e.message.replace(secret.as_str(), "[REDACTED]");
+            }
+            if let Some(code) = &mut e.upstream_code
+                && code.contains(secret.as_str())
+            {
+                *code = code.replace(secret.as_str(), "[REDACTED]");
+            }
+        }
+        e
+    }
 }
 
 /// A failure to reach the provider or to read from it: timeout, else connection.
@@ -83,14 +168,25 @@ pub fn transport_error(provider: &str, e: &reqwest::Error) -> ProviderError {
 }
 
 /// Reads a whole body, at most `limit` bytes, with at most `idle` between two reads.
+///
+/// Memory stays close to the body's size (see [`BodyBuffer`]); a declared length over the cap
+/// is refused before reading a byte. A refused body is not drained: dropping the response
+/// closes the upstream connection instead of downloading the rest.
 pub async fn read_body(
     provider: &str,
     response: reqwest::Response,
     idle: Duration,
-    limit: usize,
+    limit: impl Into<BodyLimit>,
 ) -> Result<Bytes, ProviderError> {
+    let limit = limit.into();
+    let declared = response.content_length();
+    if let Some(length) = declared
+        && length > limit.bytes as u64
+    {
+        return Err(too_large(provider, limit, Some(length)));
+    }
+    let mut buf = BodyBuffer::new(declared);
     let mut body = response.bytes_stream();
-    let mut buf = BytesMut::new();
     loop {
         match tokio::time::timeout(idle, body.next()).await {
             Err(_) => {
@@ -100,20 +196,104 @@ pub async fn read_body(
                     format!("the response body stalled for {idle:?}"),
                 ));
             }
-            Ok(None) => return Ok(buf.freeze()),
+            Ok(None) => return Ok(buf.finish()),
             Ok(Some(Err(e))) => return Err(transport_error(provider, &e)),
             Ok(Some(Ok(chunk))) => {
-                if buf.len() + chunk.len() > limit {
-                    return Err(ProviderError::new(
-                        ErrorClass::Protocol,
-                        provider,
-                        format!("the response body is larger than {limit} bytes"),
-                    ));
+                if buf.len() + chunk.len() > limit.bytes {
+                    return Err(too_large(provider, limit, None));
                 }
-                buf.extend_from_slice(&chunk);
+                buf.push(chunk);
             }
         }
     }
+}
+
+/// A body being read, never reallocated: growing one buffer by doubling copied it each time
+/// and left the outgrown buffers resident in the allocator, four times the cap for a body
+/// refused at the cap.
+enum BodyBuffer {
+    /// Content-Length known (and within the cap): one buffer of exactly that size.
+    Sized(Vec<u8>),
+    /// Length unknown: the chunks as they came (hyper's own buffers, not copies), joined once
+    /// at the end, so a body refused at the cap never cost much more than the cap.
+    Chunks { parts: Vec<Bytes>, len: usize },
+}
+
+impl BodyBuffer {
+    fn new(declared: Option<u64>) -> Self {
+        match declared {
+            Some(length) => BodyBuffer::Sized(Vec::with_capacity(length as usize)),
+            None => BodyBuffer::Chunks {
+                parts: Vec::new(),
+                len: 0,
+            },
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            BodyBuffer::Sized(buf) => buf.len(),
+            BodyBuffer::Chunks { len, .. } => *len,
+        }
+    }
+
+    fn push(&mut self, chunk: Bytes) {
+        match self {
+            BodyBuffer::Sized(buf) => buf.extend_from_slice(&chunk),
+            BodyBuffer::Chunks { parts, len } => {
+                *len += chunk.len();
+                parts.push(chunk);
+            }
+        }
+    }
+
+    fn finish(self) -> Bytes {
+        match self {
+            BodyBuffer::Sized(buf) => Bytes::from(buf),
+            BodyBuffer::Chunks { mut parts, len } => {
+                if parts.len() == 1 {
+                    return parts.pop().unwrap_or_default();
+                }
+                let mut joined = Vec::with_capacity(len);
+                for part in parts {
+                    joined.extend_from_slice(&part);
+                }
+                Bytes::from(joined)
+            }
+        }
+    }
+}
+
+/// `8 MiB` rather than `8388608 bytes` when the size is a whole number of MiB.
+fn readable_size(bytes: usize) -> String {
+    const MIB: usize = 1024 * 1024;
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// The refusal of a body over its cap, naming the cap and the key that raises it.
+fn too_large(provider: &str, limit: BodyLimit, declared: Option<u64>) -> ProviderError {
+    let size = match declared {
+        Some(length) => format!("of {length} bytes"),
+        None => "that kept growing".to_owned(),
+    };
+    let raise = match limit.key {
+        Some(key) => format!("; raise {key} to accept larger responses"),
+        None => String::new(),
+    };
+    let mut e = ProviderError::new(
+        ErrorClass::Protocol,
+        provider,
+        format!(
+            "the upstream sent a response {size}, past the {} allowed{raise}",
+            readable_size(limit.bytes)
+        ),
+    );
+    e.upstream_code = Some(RESPONSE_TOO_LARGE.to_owned());
+    e
 }
 
 /// Reads a JSON body into `T`.
@@ -121,7 +301,7 @@ pub async fn read_json<T: serde::de::DeserializeOwned>(
     provider: &str,
     response: reqwest::Response,
     idle: Duration,
-    limit: usize,
+    limit: impl Into<BodyLimit>,
 ) -> Result<T, ProviderError> {
     let body = read_body(provider, response, idle, limit).await?;
     serde_json::from_slice(&body).map_err(|e| {
@@ -301,6 +481,30 @@ mod tests {
             parse_error_body(b"<html>Bad Gateway</html>").2,
             "<html>Bad Gateway</html>"
         );
+    }
+
+    #[test]
+    fn a_body_over_its_cap_is_a_502_naming_the_key_to_raise() {
+        let limit = BodyLimit::chat(&ServerConfig {
+            max_upstream_body_size: 8 * 1024 * 1024,
+            ..ServerConfig::default()
+        });
+        let e = crate::error::GatewayError::from(too_large("oai", limit, Some(300 << 20)));
+        assert_eq!((e.status, e.code.as_str()), (502, RESPONSE_TOO_LARGE));
+        assert!(e.message.contains("8 MiB"), "{}", e.message);
+        assert!(e.message.contains("server.max_upstream_body_size"));
+    }
+
+    #[test]
+    fn a_key_quoted_back_by_the_upstream_is_scrubbed() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "authorization",
+            "Bearer sk-live-0123456789abcdef".parse().unwrap(),
+        );
+        let body = br#"{"error":{"message":"Incorrect API key provided: sk-live-0123456789abcdef.","code":"invalid_api_key"}}"#;
+        let e = Credentials::of(&headers).scrub(error_from_response("oai", 401, &headers, body));
+        assert_eq!(e.message, "Incorrect API key provided: [REDACTED].");
     }
 
     #[test]

@@ -240,8 +240,20 @@ pub fn build_all(
     config: &Config,
 ) -> Result<(BTreeMap<String, Arc<dyn Provider>>, Vec<Arc<Deployment>>), String> {
     let mut providers = BTreeMap::new();
+    // Every provider is built, so that check-config reports all their problems at once.
+    let mut problems = Vec::new();
     for (name, p) in &config.providers {
-        providers.insert(name.clone(), build(name, p, &config.server)?);
+        match build(name, p, &config.server) {
+            Ok(built) => {
+                providers.insert(name.clone(), built);
+            }
+            Err(e) => problems.push(e),
+        }
+    }
+    match problems.len() {
+        0 => {}
+        1 => return Err(problems.remove(0)),
+        n => return Err(format!("{n} problems:\n  {}", problems.join("\n  "))),
     }
     let deployments = config
         .models

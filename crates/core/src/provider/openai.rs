@@ -24,9 +24,6 @@ use super::{ChatReply, ChunkStream, Deployment, KeyPick, KeyPool, Provider, RawR
 use crate::config::{ProviderConfig, ProviderKind, ServerConfig, Timeouts};
 use crate::error::{ErrorClass, ProviderError};
 
-/// Largest non-streamed response read from an upstream (embeddings of big batches are large).
-const MAX_RESPONSE_BODY: usize = 256 * 1024 * 1024;
-
 pub struct OpenAiProvider {
     name: Arc<str>,
     kind: ProviderKind,
@@ -36,6 +33,9 @@ pub struct OpenAiProvider {
     headers: HeaderMap,
     timeouts: Timeouts,
     max_event: usize,
+    /// Caps on a non-streamed answer (`server.max_upstream_body_size` and its embeddings twin).
+    chat_body: http::BodyLimit,
+    embeddings_body: http::BodyLimit,
     client: reqwest::Client,
     chat_url: reqwest::Url,
     embeddings_url: reqwest::Url,
@@ -86,6 +86,8 @@ impl OpenAiProvider {
             headers: extra_headers(name, config)?,
             timeouts: config.timeouts,
             max_event: limits.max_upstream_event_size as usize,
+            chat_body: http::BodyLimit::chat(limits),
+            embeddings_body: http::BodyLimit::embeddings(limits),
             client: http::client(&config.timeouts)?,
         })
     }
@@ -198,7 +200,7 @@ impl Provider for OpenAiProvider {
                 Ok(ChatReply::Stream(chunks(self.name.clone(), events)))
             } else {
                 let body =
-                    http::read_body(&self.name, response, self.timeouts.idle, MAX_RESPONSE_BODY)
+                    http::read_body(&self.name, response, self.timeouts.idle, self.chat_body)
                         .await?;
                 let raw = RawResponse::new(body).map_err(|e| {
                     ProviderError::new(
@@ -221,7 +223,13 @@ impl Provider for OpenAiProvider {
             let body = serde_json::to_vec(request).map_err(|e| self.protocol_error(e))?;
             let url = self.url(&deployment.upstream_model, Endpoint::Embeddings)?;
             let response = self.post(url, &deployment.upstream_model, body).await?;
-            http::read_json(&self.name, response, self.timeouts.idle, MAX_RESPONSE_BODY).await
+            http::read_json(
+                &self.name,
+                response,
+                self.timeouts.idle,
+                self.embeddings_body,
+            )
+            .await
         })
     }
 

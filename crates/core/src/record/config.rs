@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ConfigError, byte_size, duration, invalid};
+use crate::config::{Problems, byte_size, duration};
 
 /// How request records are written and kept.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecordsConfig {
     /// Write records to the database (`database.url`).
@@ -31,6 +31,7 @@ pub struct RecordsConfig {
     pub retention_days: u32,
     /// Largest request or response body kept on routes with `record_bodies: true`; longer
     /// bodies are cut at this size.
+    #[schemars(schema_with = "crate::config::byte_size_schema")]
     #[serde(default = "default_body_cap", deserialize_with = "byte_size")]
     pub max_body_size: u64,
 }
@@ -49,7 +50,7 @@ impl Default for RecordsConfig {
 }
 
 /// Metrics and traces.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TelemetryConfig {
     #[serde(default)]
@@ -60,61 +61,53 @@ pub struct TelemetryConfig {
 }
 
 impl TelemetryConfig {
-    pub(crate) fn check(&self) -> Result<(), ConfigError> {
+    pub(crate) fn check(&self, problems: &mut Problems) {
         let Some(otlp) = &self.otlp else {
-            return Ok(());
+            return;
         };
         let url = otlp.endpoint.as_str();
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(invalid(
+            problems.add(
                 "telemetry.otlp.endpoint",
                 format!(
                     "\"{url}\" is not an http:// or https:// URL (e.g. http://127.0.0.1:4318/v1/traces)"
                 ),
-            ));
+            );
         }
         if !(0.0..=1.0).contains(&otlp.sample_ratio) {
-            return Err(invalid(
-                "telemetry.otlp.sample_ratio",
-                "must be between 0.0 and 1.0",
-            ));
+            problems.add("telemetry.otlp.sample_ratio", "must be between 0.0 and 1.0");
         }
-        Ok(())
     }
 }
 
 impl AlertsConfig {
-    pub(crate) fn check(&self) -> Result<(), ConfigError> {
+    pub(crate) fn check(&self, problems: &mut Problems) {
         let Some(a) = &self.spend_anomaly else {
-            return Ok(());
+            return;
         };
         if !(a.factor.is_finite() && a.factor > 1.0) {
-            return Err(invalid(
+            problems.add(
                 "alerts.spend_anomaly.factor",
                 "must be a number above 1 (how many times the usual hourly spend is a runaway)",
-            ));
+            );
         }
         if a.baseline_days == 0 {
-            return Err(invalid(
-                "alerts.spend_anomaly.baseline_days",
-                "must be at least 1",
-            ));
+            problems.add("alerts.spend_anomaly.baseline_days", "must be at least 1");
         }
         if a.webhook
             .as_deref()
             .is_some_and(|u| !(u.starts_with("http://") || u.starts_with("https://")))
         {
-            return Err(invalid(
+            problems.add(
                 "alerts.spend_anomaly.webhook",
                 "must be an http:// or https:// URL",
-            ));
+            );
         }
-        Ok(())
     }
 }
 
 /// `GET /metrics` in the Prometheus text format.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsConfig {
     #[serde(default = "default_true")]
@@ -134,7 +127,7 @@ impl Default for MetricsConfig {
 }
 
 /// OTLP export of one span per request and one per upstream attempt.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OtlpConfig {
     /// The collector's traces URL, e.g. `http://127.0.0.1:4318/v1/traces` (OTLP/HTTP protobuf).
@@ -150,13 +143,14 @@ pub struct OtlpConfig {
     #[serde(default = "default_service")]
     pub service_name: String,
     /// How long one export may take before it is abandoned (and counted as failed).
+    #[schemars(schema_with = "crate::config::duration_schema")]
     #[serde(default = "default_export_timeout", with = "duration")]
     pub timeout: Duration,
 }
 
 /// The spend anomaly alert: a key, team or feature whose spend over the last hour is more than
 /// `factor` × its average hourly spend over the previous `baseline_days`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnomalyConfig {
     #[serde(default = "default_factor")]
@@ -168,6 +162,7 @@ pub struct AnomalyConfig {
     #[serde(default = "default_baseline_days")]
     pub baseline_days: u32,
     /// How often the check runs.
+    #[schemars(schema_with = "crate::config::duration_schema")]
     #[serde(default = "default_check_every", with = "duration")]
     pub check_every: Duration,
     /// Where the alert is POSTed (JSON), besides the log.
@@ -176,7 +171,7 @@ pub struct AnomalyConfig {
 }
 
 /// Alerts raised from the records.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AlertsConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -98,14 +98,21 @@ async fn read(
     limit: usize,
 ) -> Result<ChatCompletionRequest, GatewayError> {
     let bytes = ingress::read_body(headers, body, limit).await?;
-    let native: Value = ingress::decode(&bytes)?;
-    let typed: MessagesRequest = ingress::decode(&bytes)?;
+    from_body(&bytes, beta_header(headers))
+}
+
+/// Decodes, checks and translates a Messages request body, keeping the body itself and the
+/// client's `anthropic-beta` header for an Anthropic deployment. Public for the fuzz targets.
+#[doc(hidden)]
+pub fn from_body(
+    bytes: &[u8],
+    beta: Option<String>,
+) -> Result<ChatCompletionRequest, GatewayError> {
+    let native: Value = ingress::decode(bytes)?;
+    let typed: MessagesRequest = ingress::decode(bytes)?;
     validate(&typed)?;
     let mut canonical = request::to_chat_request(&typed);
-    canonical.origin.native = Some(Arc::new(Native::Anthropic {
-        body: native,
-        beta: beta_header(headers),
-    }));
+    canonical.origin.native = Some(Arc::new(Native::Anthropic { body: native, beta }));
     Ok(canonical)
 }
 

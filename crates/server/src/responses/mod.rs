@@ -135,8 +135,9 @@ async fn prepare(
 
 /// The conversation so far (`earlier`, from a kept response) followed by the request's input,
 /// as JSON items (what is kept, and what OpenAI is sent) and as typed items (what is
-/// translated).
-fn continue_with(
+/// translated). Public for the fuzz targets.
+#[doc(hidden)]
+pub fn continue_with(
     mut earlier: Vec<Value>,
     native: &Value,
     input: Option<Input>,

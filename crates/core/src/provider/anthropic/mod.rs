@@ -10,6 +10,8 @@ pub mod stream;
 pub mod translate;
 
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod tests;
 
 use std::sync::Arc;
@@ -27,7 +29,6 @@ use crate::error::{ErrorClass, ProviderError};
 use crate::request::unix_secs;
 
 const API_VERSION: &str = "2023-06-01";
-const MAX_RESPONSE_BODY: usize = 64 * 1024 * 1024;
 
 pub struct AnthropicProvider {
     name: Arc<str>,
@@ -37,6 +38,8 @@ pub struct AnthropicProvider {
     headers: HeaderMap,
     timeouts: Timeouts,
     max_event: usize,
+    /// Cap on a non-streamed answer: `server.max_upstream_body_size`.
+    chat_body: http::BodyLimit,
     client: reqwest::Client,
 }
 
@@ -65,6 +68,7 @@ impl AnthropicProvider {
             headers,
             timeouts: config.timeouts,
             max_event: limits.max_upstream_event_size as usize,
+            chat_body: http::BodyLimit::chat(limits),
             client: http::client(&config.timeouts)?,
         })
     }
@@ -183,7 +187,7 @@ impl Provider for AnthropicProvider {
                 )))
             } else if native {
                 let body =
-                    http::read_body(&self.name, response, self.timeouts.idle, MAX_RESPONSE_BODY)
+                    http::read_body(&self.name, response, self.timeouts.idle, self.chat_body)
                         .await?;
                 let raw = RawResponse::anthropic(body).map_err(|e| {
                     ProviderError::new(
@@ -195,7 +199,7 @@ impl Provider for AnthropicProvider {
                 Ok(ChatReply::Raw(raw))
             } else {
                 let message: MessagesResponse =
-                    http::read_json(&self.name, response, self.timeouts.idle, MAX_RESPONSE_BODY)
+                    http::read_json(&self.name, response, self.timeouts.idle, self.chat_body)
                         .await?;
                 Ok(ChatReply::Complete(translate::from_messages_response(
                     message,

@@ -32,7 +32,6 @@ use crate::config::{ProviderConfig, ServerConfig, Timeouts};
 use crate::error::{ErrorClass, ProviderError};
 use crate::request::unix_secs;
 
-const MAX_RESPONSE_BODY: usize = 64 * 1024 * 1024;
 const MAX_ERROR_BODY: usize = 64 * 1024;
 const EVENT_STREAM: &str = "application/vnd.amazon.eventstream";
 
@@ -57,7 +56,7 @@ const UNSUPPORTED: &[&str] = &[
 
 /// The `aws:` section of a `kind: bedrock` provider. Every field may be `${ENV}`-interpolated;
 /// left out, the region and the credentials come from the standard AWS environment variables.
-#[derive(Clone, Default, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AwsConfig {
     /// Default: `AWS_REGION`, else `AWS_DEFAULT_REGION`.
@@ -97,6 +96,8 @@ pub struct BedrockProvider {
     headers: HeaderMap,
     timeouts: Timeouts,
     max_event: usize,
+    /// Cap on a non-streamed answer: `server.max_upstream_body_size`.
+    chat_body: http::BodyLimit,
     client: reqwest::Client,
 }
 
@@ -151,6 +152,7 @@ impl BedrockProvider {
             headers: super::openai::extra_headers(name, config)?,
             timeouts: config.timeouts,
             max_event: limits.max_upstream_event_size as usize,
+            chat_body: http::BodyLimit::chat(limits),
             client: http::client(&config.timeouts)?,
         })
     }
@@ -228,7 +230,10 @@ impl BedrockProvider {
 
     /// Like [`http::send`], but classifies an error response from its AWS error type.
     async fn send(&self, rb: reqwest::RequestBuilder) -> Result<reqwest::Response, ProviderError> {
-        let sent = tokio::time::timeout(self.timeouts.first_byte, rb.send()).await;
+        let (client, request) = rb.build_split();
+        let request = request.map_err(|e| http::transport_error(&self.name, &e))?;
+        let credentials = http::Credentials::of(request.headers());
+        let sent = tokio::time::timeout(self.timeouts.first_byte, client.execute(request)).await;
         let response = match sent {
             Err(_) => {
                 return Err(ProviderError::new(
@@ -248,7 +253,7 @@ impl BedrockProvider {
         let body = http::read_body(&self.name, response, self.timeouts.idle, MAX_ERROR_BODY)
             .await
             .unwrap_or_default();
-        Err(error_from_response(&self.name, status, &headers, &body))
+        Err(credentials.scrub(error_from_response(&self.name, status, &headers, &body)))
     }
 }
 
@@ -442,7 +447,7 @@ impl Provider for BedrockProvider {
                 )))
             } else {
                 let reply: ConverseResponse =
-                    http::read_json(&self.name, response, self.timeouts.idle, MAX_RESPONSE_BODY)
+                    http::read_json(&self.name, response, self.timeouts.idle, self.chat_body)
                         .await?;
                 Ok(ChatReply::Complete(translate::from_converse_response(
                     reply,

@@ -36,8 +36,6 @@ use crate::error::{ErrorClass, ProviderError};
 use crate::request::unix_secs;
 use auth::{Credentials, TokenSource};
 
-const MAX_RESPONSE_BODY: usize = 64 * 1024 * 1024;
-
 /// Canonical parameters with no Gemini equivalent. (`n` is `candidateCount`;
 /// `parallel_tool_calls: false` is refused separately, since `true` is what Gemini does.)
 pub const UNSUPPORTED: &[&str] = &[
@@ -53,7 +51,7 @@ pub const UNSUPPORTED: &[&str] = &[
 ];
 
 /// Settings of a `kind: vertex` provider (`providers.<name>.vertex`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VertexConfig {
     /// The Google Cloud project id.
@@ -79,6 +77,9 @@ pub struct GeminiProvider {
     headers: HeaderMap,
     timeouts: Timeouts,
     max_event: usize,
+    /// Caps on a non-streamed answer (`server.max_upstream_body_size` and its embeddings twin).
+    chat_body: http::BodyLimit,
+    embeddings_body: http::BodyLimit,
     client: reqwest::Client,
 }
 
@@ -123,6 +124,8 @@ impl GeminiProvider {
             headers: super::openai::extra_headers(name, config)?,
             timeouts: config.timeouts,
             max_event: limits.max_upstream_event_size as usize,
+            chat_body: http::BodyLimit::chat(limits),
+            embeddings_body: http::BodyLimit::embeddings(limits),
             client: http::client(&config.timeouts)?,
         })
     }
@@ -209,8 +212,9 @@ impl GeminiProvider {
     async fn read<T: serde::de::DeserializeOwned>(
         &self,
         response: reqwest::Response,
+        limit: http::BodyLimit,
     ) -> Result<T, ProviderError> {
-        http::read_json(&self.name, response, self.timeouts.idle, MAX_RESPONSE_BODY).await
+        http::read_json(&self.name, response, self.timeouts.idle, limit).await
     }
 
     /// `embedContent` for one text, `batchEmbedContents` for several; vectors in input order.
@@ -235,7 +239,7 @@ impl GeminiProvider {
             let response = self
                 .post(self.url(model, Method::Embed)?, model, body)
                 .await?;
-            let answer: g::EmbedContentResponse = self.read(response).await?;
+            let answer: g::EmbedContentResponse = self.read(response, self.embeddings_body).await?;
             let tokens = answer.usage_metadata.map(|u| u.prompt_token_count);
             return Ok((vec![answer.embedding.values], tokens));
         }
@@ -250,7 +254,8 @@ impl GeminiProvider {
         let response = self
             .post(self.url(model, Method::BatchEmbed)?, model, body)
             .await?;
-        let answer: g::BatchEmbedContentsResponse = self.read(response).await?;
+        let answer: g::BatchEmbedContentsResponse =
+            self.read(response, self.embeddings_body).await?;
         if answer.embeddings.len() != texts.len() {
             return Err(self.protocol_error(format!(
                 "asked for {} embeddings, got {}",
@@ -405,7 +410,7 @@ impl Provider for GeminiProvider {
                     events,
                 )));
             }
-            let answer: g::GenerateContentResponse = self.read(response).await?;
+            let answer: g::GenerateContentResponse = self.read(response, self.chat_body).await?;
             let response = translate::from_response(answer, model, unix_secs(), &self.name)?;
             Ok(ChatReply::Complete(response))
         })

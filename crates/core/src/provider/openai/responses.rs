@@ -25,7 +25,7 @@ use switchyard_wire::openai::{
 use switchyard_wire::responses::{self as r, StreamEvent};
 use switchyard_wire::sse;
 
-use super::{MAX_RESPONSE_BODY, OpenAiProvider};
+use super::OpenAiProvider;
 use crate::config::ProviderKind;
 use crate::error::{ErrorClass, ProviderError};
 use crate::provider::{ChatReply, ChunkStream, Deployment, RawResponse, http};
@@ -61,7 +61,7 @@ impl OpenAiProvider {
             return Ok(ChatReply::Stream(chunks(self.name.clone(), events)));
         }
         let body =
-            http::read_body(&self.name, response, self.timeouts.idle, MAX_RESPONSE_BODY).await?;
+            http::read_body(&self.name, response, self.timeouts.idle, self.chat_body).await?;
         let raw = RawResponse::responses(body).map_err(|e| {
             ProviderError::new(
                 ErrorClass::Protocol,

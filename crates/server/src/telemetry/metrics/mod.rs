@@ -412,6 +412,12 @@ pub struct Live {
     pub deployments: Vec<DeploymentLive>,
     /// `(name, help, value)` of governance counters, named without the prefix and `_total`.
     pub governance: Vec<(&'static str, &'static str, u64)>,
+    /// Requests in flight against `server.max_in_flight`.
+    pub requests_in_flight: u64,
+    /// Requests answered 503 at once because `server.max_in_flight` were in flight.
+    pub shed_requests: u64,
+    /// Connections closed at once because `server.max_connections` were open.
+    pub refused_connections: u64,
 }
 
 /// The counters of `Gateway::governance_health()` exported as metrics: `(key, name, help)`.
@@ -499,6 +505,7 @@ impl Live {
                 .iter()
                 .map(|&(key, name, help)| (name, help, governance[key].as_u64().unwrap_or(0)))
                 .collect(),
+            ..Live::default()
         }
     }
 
@@ -560,7 +567,26 @@ impl Live {
         for &(name, help, value) in &self.governance {
             r.register(name, help, ConstCounter::new(value));
         }
+        self.register_overload(&mut r);
         r
+    }
+
+    fn register_overload(&self, r: &mut Registry) {
+        r.register(
+            "requests_in_flight",
+            "Requests in flight, against server.max_in_flight (health and metrics aside).",
+            ConstGauge::new(i64::try_from(self.requests_in_flight).unwrap_or(i64::MAX)),
+        );
+        r.register(
+            "shed_requests",
+            "Requests answered 503 at once because server.max_in_flight requests were in flight.",
+            ConstCounter::new(self.shed_requests),
+        );
+        r.register(
+            "refused_connections",
+            "Connections closed at once because server.max_connections connections were open.",
+            ConstCounter::new(self.refused_connections),
+        );
     }
 }
 
@@ -582,7 +608,13 @@ pub async fn scrape(State(app): Shared, headers: HeaderMap) -> Response {
     {
         return egress::error(&ctx.id, &e);
     }
-    let body = metrics.render(&Live::of(&app.gateway));
+    let live = Live {
+        requests_in_flight: app.overload.in_flight(),
+        shed_requests: app.overload.shed_total(),
+        refused_connections: app.overload.refused_connections(),
+        ..Live::of(&app.gateway)
+    };
+    let body = metrics.render(&live);
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = StatusCode::OK;
     response
