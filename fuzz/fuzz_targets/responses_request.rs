@@ -22,7 +22,8 @@ fuzz_target!(|data: &[u8]| {
     if typed.model.trim().is_empty() {
         return;
     }
-    let Ok((_conversation, items)) = responses::continue_with(Vec::new(), &native, typed.input.take())
+    let Ok((_conversation, items)) =
+        responses::continue_with(Vec::new(), &native, typed.input.take())
     else {
         return;
     };

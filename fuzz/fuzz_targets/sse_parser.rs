@@ -60,6 +60,9 @@ fuzz_target!(|data: &[u8]| {
     let whole = parse(cap, &[stream]);
     let pieces = parse(cap, &cut(stream, *seed));
     if let (Ok(whole), Ok(pieces)) = (&whole, &pieces) {
-        assert_eq!(whole, pieces, "the same stream cut differently parsed differently");
+        assert_eq!(
+            whole, pieces,
+            "the same stream cut differently parsed differently"
+        );
     }
 });

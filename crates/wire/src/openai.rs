@@ -333,7 +333,8 @@ impl Usage {
         Usage {
             prompt_tokens,
             completion_tokens,
-            total_tokens: prompt_tokens + completion_tokens,
+            // Saturating: the counts come from upstreams, and a sum must not overflow.
+            total_tokens: prompt_tokens.saturating_add(completion_tokens),
             prompt_tokens_details: cached_tokens.map(|cached_tokens| PromptTokensDetails {
                 cached_tokens: Some(cached_tokens),
                 extra: Extra::new(),
@@ -656,5 +657,12 @@ mod tests {
         .unwrap();
         assert!(chunk.choices.is_empty());
         assert_eq!(chunk.usage.unwrap().total_tokens, 7);
+    }
+
+    /// Found by the `anthropic_stream` fuzz target: an upstream's absurd counts overflowed the sum.
+    #[test]
+    fn usage_total_saturates_instead_of_overflowing() {
+        let usage = Usage::new(u64::MAX, 1, None);
+        assert_eq!(usage.total_tokens, u64::MAX);
     }
 }

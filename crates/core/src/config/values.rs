@@ -179,8 +179,10 @@ pub(crate) mod duration {
                     "\"{s}\" is not a duration ({e}); write e.g. 500ms, 10s or 2m"
                 ))
             }),
-            Raw::Seconds(n) if n >= 0.0 && n.is_finite() => Ok(Duration::from_secs_f64(n)),
-            Raw::Seconds(n) => Err(serde::de::Error::custom(format!("{n} is not a duration"))),
+            // Refuses negative, NaN and more seconds than a Duration holds (where
+            // `from_secs_f64` would panic).
+            Raw::Seconds(n) => Duration::try_from_secs_f64(n)
+                .map_err(|_| serde::de::Error::custom(format!("{n} is not a duration"))),
         }
     }
 }
@@ -241,5 +243,19 @@ mod tests {
         assert_eq!(interpolate_str("${UNSET:-d}", &env).unwrap(), "d");
         assert_eq!(interpolate_str("$${SET}", &env).unwrap(), "${SET}");
         assert!(interpolate_str("${UNSET}", &env).is_err());
+    }
+
+    /// Found by the `config_yaml` fuzz target: a number of seconds beyond what a Duration holds
+    /// panicked the config loader (and with it `serve` and `check-config`).
+    #[test]
+    fn a_duration_too_long_for_a_duration_is_a_config_error_not_a_panic() {
+        let crash = "# Local Azures\n\nproviders:\n  demo:\n    kind: mock\n    mock:\n      \
+            chunk_interval: 0000000000000407000000000040731106\n  echo:\n   \
+            u\"sqlite://switchyard.rd.db\"\n";
+        let e = crate::config::Config::from_yaml(crash, &|_| None).unwrap_err();
+        assert!(e.to_string().contains("is not a duration"), "{e}");
+        let e = crate::config::Config::from_yaml("server: { drain_timeout: 1e300 }", &|_| None)
+            .unwrap_err();
+        assert!(e.to_string().contains("server.drain_timeout"), "{e}");
     }
 }

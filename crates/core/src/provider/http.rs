@@ -105,44 +105,53 @@ pub async fn send(
 
 /// The credentials a request carries, to scrub from what the upstream says back: some
 /// providers quote the key they rejected in full, and the error's message is logged, recorded
-/// and (for most classes) shown to the client.
-pub struct Credentials(Vec<String>);
+/// and (for most classes) shown to the client. Taken on every call but read only on an error,
+/// so it keeps the header values as they are (a reference count each) and splits them later.
+pub struct Credentials(Vec<reqwest::header::HeaderValue>);
+
+/// Every header that carries a key in some dialect. Names, not strings: looking a header up by
+/// a string parses the name on every call.
+static CREDENTIAL_HEADERS: [reqwest::header::HeaderName; 4] = [
+    reqwest::header::AUTHORIZATION,
+    reqwest::header::HeaderName::from_static("x-api-key"),
+    reqwest::header::HeaderName::from_static("api-key"),
+    reqwest::header::HeaderName::from_static("x-goog-api-key"),
+];
 
 impl Credentials {
-    /// Every header that carries a key in some dialect; each whole value, and its token alone
-    /// (`Bearer sk-…` is often quoted as just `sk-…`).
     pub fn of(headers: &HeaderMap) -> Self {
-        const HEADERS: [&str; 4] = ["authorization", "x-api-key", "api-key", "x-goog-api-key"];
+        let values = CREDENTIAL_HEADERS
+            .iter()
+            .flat_map(|name| headers.get_all(name));
+        Credentials(values.cloned().collect())
+    }
+
+    /// Each whole value, and its tokens alone (`Bearer sk-…` is often quoted as just `sk-…`),
+    /// longest first so that a whole value goes before the token inside it.
+    fn secrets(&self) -> Vec<&str> {
         /// Shorter pieces are scheme names and SigV4 field labels, not secrets.
         const MIN_SECRET: usize = 8;
         let mut secrets = Vec::new();
-        for value in HEADERS.iter().flat_map(|name| headers.get_all(*name)) {
-            let Ok(value) = value.to_str() else { continue };
-            secrets.push(value.trim().to_owned());
-            secrets.extend(
-                value
-                    .split(|c: char| c.is_whitespace() || c == ',')
-                    .filter(|part| part.len() >= MIN_SECRET)
-                    .map(str::to_owned),
-            );
+        for value in self.0.iter().filter_map(|v| v.to_str().ok()) {
+            secrets.push(value.trim());
+            secrets.extend(value.split(|c: char| c.is_whitespace() || c == ','));
         }
         secrets.retain(|s| s.len() >= MIN_SECRET);
-        // Longest first, so that a whole value goes before the token inside it.
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         secrets.dedup();
-        Credentials(secrets)
+        secrets
     }
 
     /// The error with every credential in its message and code replaced by `[REDACTED]`.
     pub fn scrub(&self, mut e: ProviderError) -> ProviderError {
-        for secret in &self.0 {
-            if e.message.contains(secret.as_str()) {
-                e.message = e.message.replace(secret.as_str(), "[REDACTED]");
+        for secret in self.secrets() {
+            if e.message.contains(secret) {
+                e.message = e.message.replace(secret, "[REDACTED]");
             }
             if let Some(code) = &mut e.upstream_code
-                && code.contains(secret.as_str())
+                && code.contains(secret)
             {
-                *code = code.replace(secret.as_str(), "[REDACTED]");
+                *code = code.replace(secret, "[REDACTED]");
             }
         }
         e

@@ -186,7 +186,7 @@ pub fn usage_of(u: &Usage) -> Value {
         "input_tokens_details": {"cached_tokens": u.cached_tokens()},
         "output_tokens": u.completion_tokens,
         "output_tokens_details": {"reasoning_tokens": reasoning},
-        "total_tokens": u.prompt_tokens + u.completion_tokens,
+        "total_tokens": u.prompt_tokens.saturating_add(u.completion_tokens),
     })
 }
 
@@ -255,5 +255,17 @@ mod tests {
         );
         assert_eq!(r["output"][0]["status"], "incomplete");
         assert!(r.get("completed_at").is_none());
+    }
+
+    /// Found by the `anthropic_stream` fuzz target: an upstream's absurd counts overflowed the
+    /// Responses usage block's total.
+    #[test]
+    fn a_usage_total_beyond_u64_saturates_instead_of_panicking() {
+        let usage = Usage::new(u64::MAX, 0, None);
+        let usage = Usage {
+            completion_tokens: 1,
+            ..usage
+        };
+        assert_eq!(usage_of(&usage)["total_tokens"], u64::MAX);
     }
 }

@@ -10,6 +10,8 @@ pub mod stream;
 pub mod translate;
 
 #[cfg(test)]
+mod fuzz_regressions;
+#[cfg(test)]
 mod props;
 #[cfg(test)]
 mod tests;

@@ -288,10 +288,14 @@ pub fn finish_reason(stop_reason: &str) -> &'static str {
     }
 }
 
-/// OpenAI usage from Anthropic usage: Anthropic's `input_tokens` excludes cached tokens.
+/// OpenAI usage from Anthropic usage: Anthropic's `input_tokens` excludes cached tokens. The
+/// counts are the upstream's word: absurd ones saturate rather than overflow.
 pub fn usage(u: &a::Usage) -> Usage {
     let cache_read = u.cache_read_input_tokens.unwrap_or(0);
-    let prompt = u.input_tokens + cache_read + u.cache_creation_input_tokens.unwrap_or(0);
+    let prompt = u
+        .input_tokens
+        .saturating_add(cache_read)
+        .saturating_add(u.cache_creation_input_tokens.unwrap_or(0));
     Usage::new(prompt, u.output_tokens, Some(cache_read))
 }
 
