@@ -257,6 +257,18 @@ pub fn merge_overlapping(findings: &mut Vec<Finding>) {
     *findings = merged;
 }
 
+/// Merges the findings one detector appended to `out` from `first` on, leaving those of the
+/// detectors before it alone: each detector's own findings are disjoint, as [`Detector::find`]
+/// promises, even when its scanners are independent (an IBAN's digits may also look like a
+/// phone).
+pub fn merge_own_findings(out: &mut Vec<Finding>, first: usize) {
+    if out.len() - first > 1 {
+        let mut mine = out.split_off(first);
+        merge_overlapping(&mut mine);
+        out.append(&mut mine);
+    }
+}
+
 /// Runs every detector over `text` and returns their findings, merged.
 pub fn scan(detectors: &[&dyn Detector], text: &str) -> Vec<Finding> {
     let mut out = Vec::new();

@@ -12,7 +12,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
 use super::pii::PATTERN_SIZE_LIMIT;
-use super::{DetectError, Detector, Finding, Kind, Label, merge_overlapping};
+use super::{DetectError, Detector, Finding, Kind, Label, merge_own_findings};
 
 /// A named list of banned words or phrases.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,11 +158,7 @@ impl Detector for BannedPatterns {
                 }
             }
         }
-        if out.len() - first > 1 {
-            let mut mine = out.split_off(first);
-            merge_overlapping(&mut mine);
-            out.append(&mut mine);
-        }
+        merge_own_findings(out, first);
     }
 }
 

@@ -13,7 +13,7 @@
 
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
-use super::{DetectError, Detector, Finding, Kind, Label, merge_overlapping};
+use super::{DetectError, Detector, Finding, Kind, Label, merge_own_findings};
 
 mod email;
 mod iban;
@@ -177,13 +177,7 @@ impl Detector for PiiDetector {
         if let Some(custom) = &self.custom {
             custom.find(text, out);
         }
-        // The scanners are independent, so an IBAN's digits may also look like a phone:
-        // keep this detector's own findings disjoint, as the trait promises.
-        if out.len() - first > 1 {
-            let mut mine = out.split_off(first);
-            merge_overlapping(&mut mine);
-            out.append(&mut mine);
-        }
+        merge_own_findings(out, first);
     }
 }
 

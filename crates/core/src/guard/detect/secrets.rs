@@ -13,7 +13,7 @@
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
-use super::{Detector, Finding, Kind, SecretKind, merge_overlapping};
+use super::{Detector, Finding, Kind, SecretKind, merge_own_findings};
 
 mod context;
 mod prefixed;
@@ -232,11 +232,7 @@ impl Detector for SecretsDetector {
                 Anchor::MysqlFlag | Anchor::Keyword => {}
             }
         }
-        if out.len() - first > 1 {
-            let mut mine = out.split_off(first);
-            merge_overlapping(&mut mine);
-            out.append(&mut mine);
-        }
+        merge_own_findings(out, first);
     }
 }
 
