@@ -243,7 +243,7 @@ load() {
 }
 
 # run_scenarios TARGET PORT MODEL PID SCENARIO...: scenarios are open500,
-# open2000, closed64, stream and streams1000 (see bench/README.md).
+# open2000, closed64, stream, streams1000 and hits50 (see bench/README.md).
 run_scenarios() {
   local target=$1 port=$2 model=$3 pid=$4 scenario
   shift 4
@@ -254,6 +254,8 @@ run_scenarios() {
       open2000) load open2000 "$target" "$port" "$model" "$pid" --mode open --rate 2000 --duration "$DURATION" ;;
       closed64) load closed64 "$target" "$port" "$model" "$pid" --mode closed --connections 64 --duration "$DURATION" ;;
       stream) load stream "$target" "$port" "$model" "$pid" --mode open --rate "$STREAM_RATE" --stream \
+        --duration "$DURATION" ;;
+      hits50) load hits50 "$target" "$port" "$model" "$pid" --mode open --rate 500 --unique-percent 50 \
         --duration "$DURATION" ;;
       streams1000) load streams1000 "$target" "$port" "$model" "$pid" \
         --concurrent-streams "$CONCURRENT_STREAMS" --duration "$STREAMS_DURATION" ;;

@@ -183,7 +183,11 @@ def split_fragments(s: str, size: int = 7) -> list[str]:
 
 
 def embedding_for(text: str) -> list[float]:
-    """Deterministic float64 vector (not exactly representable in float32)."""
+    """Deterministic float64 vector (not exactly representable in float32). Texts that mention
+    "semtest" get the vector of their words alone (case, spacing and punctuation ignored), so
+    the semantic cache's tests have prompts that differ and embed the same."""
+    if "semtest" in text:
+        text = " ".join(re.findall(r"\w+", text.lower()))
     rnd = random.Random(f"emb:{text}")
     return [rnd.uniform(-1.0, 1.0) for _ in range(EMBEDDING_DIM)]
 

@@ -6,7 +6,7 @@
 //! missing or unreadable file shows as `—`; nothing here fails the run.
 //!
 //! Result files are `<scenario>-<target>.json` in `--results`, with scenarios
-//! `open500`, `open2000`, `closed64`, `stream`, `streams1000` and `startup`.
+//! `open500`, `open2000`, `closed64`, `hits50`, `stream`, `streams1000` and `startup`.
 //!
 //! Targets of the OpenAI chat completions entrance are plain keys (`sy-full`). A target of
 //! another entrance `E` (the Anthropic Messages API: `anthropic`) is keyed `E.<name>` and
@@ -211,6 +211,22 @@ const ROWS: &[Row] = &[
         "/latency/p99_us",
         Unit::Micros,
         Compare::Added,
+    ),
+    row(
+        "500 req/s, half the prompts repeated",
+        "p50",
+        "hits50",
+        "/latency/p50_us",
+        Unit::Micros,
+        Compare::Added,
+    ),
+    row(
+        "",
+        "server CPU per request",
+        "hits50",
+        "/server/cpu_us_per_request",
+        Unit::Micros,
+        Compare::Ratio,
     ),
     with_target(
         row(

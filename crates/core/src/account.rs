@@ -22,6 +22,7 @@ use crate::auth::Principal;
 use crate::error::GatewayError;
 use crate::guard::GuardAction;
 use crate::guard::stream::StreamScreen;
+use crate::pipeline::StreamKeeper;
 use crate::provider::{ChunkStream, Deployment};
 use crate::record::{Recorder, RequestRecord};
 use crate::request::RequestContext;
@@ -225,16 +226,19 @@ pub struct AccountedStream {
     deadline: Pin<Box<tokio::time::Sleep>>,
     usage: Option<Usage>,
     generated_chars: usize,
+    /// Assembles the answer for the cache, when it keeps this one.
+    keeper: Option<Box<StreamKeeper>>,
 }
 
 impl AccountedStream {
+    /// `usage`: whether the client asked for a usage chunk, and the prompt's estimated tokens.
     pub(crate) fn new(
         inner: ChunkStream,
         ledger: Ledger,
         screen: StreamScreen,
-        wants_usage: bool,
-        prompt_estimate: u64,
+        (wants_usage, prompt_estimate): (bool, u64),
         deadline: Instant,
+        keeper: Option<Box<StreamKeeper>>,
     ) -> AccountedStream {
         AccountedStream {
             inner,
@@ -247,6 +251,7 @@ impl AccountedStream {
             deadline: Box::pin(tokio::time::sleep_until(deadline.into())),
             usage: None,
             generated_chars: 0,
+            keeper,
         }
     }
 
@@ -264,6 +269,9 @@ impl AccountedStream {
     }
 
     fn end_ok(&mut self) {
+        if let Some(keeper) = self.keeper.take() {
+            keeper.finish(self.usage.as_ref());
+        }
         if let Some(mut ledger) = self.take_ledger() {
             ledger.record.status = 200;
             ledger.close();
@@ -288,6 +296,9 @@ impl AccountedStream {
             Ok(text) => {
                 let mut chunk = self.last.clone()?;
                 chunk.choices[0].delta.content = Some(text);
+                if let Some(keeper) = &mut self.keeper {
+                    keeper.add(&chunk);
+                }
                 Some(Ok(chunk))
             }
             Err(e) => {
@@ -368,6 +379,9 @@ impl Stream for AccountedStream {
                         Default::default(),
                     ));
                 }
+            }
+            if let Some(keeper) = &mut this.keeper {
+                keeper.add(&chunk);
             }
             if chunk.choices.is_empty() && chunk.usage.is_none() && chunk.native.is_none() {
                 continue; // a usage chunk the client did not ask for

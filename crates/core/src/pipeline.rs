@@ -8,7 +8,10 @@
 //! the [`Ledger`] of [`crate::account`], opened here when a request arrives.
 
 mod answer;
+mod cached;
 mod count;
+
+pub(crate) use cached::StreamKeeper;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,7 +28,7 @@ use crate::admit::governor::{GovernanceShared, Governor};
 use crate::admit::{Admission, Demand, RateInfo};
 use crate::auth::keys::VirtualKeys;
 use crate::auth::{Authenticator, KeyAuth, Principal, StaticKeys};
-use crate::cache::{NoCache, ResponseCache};
+use crate::cache::{Cache, CacheStatus};
 use crate::config::Config;
 use crate::error::GatewayError;
 use crate::execute;
@@ -102,7 +105,7 @@ impl Default for Governance {
 pub struct Gateway {
     runtime: ArcSwap<Runtime>,
     governance: Governance,
-    cache: Arc<dyn ResponseCache>,
+    cache: Arc<Cache>,
     health: Health,
     recorder: Recorder,
 }
@@ -119,6 +122,8 @@ pub struct Served {
     pub rate: RateInfo,
     /// The model the client asked for, when a limit sent it to the route's cheaper model.
     pub downgraded_from: Option<String>,
+    /// What the cache did, when it is on for the route.
+    pub cache: Option<CacheStatus>,
 }
 
 impl Served {
@@ -133,6 +138,7 @@ impl Served {
                 .collect(),
             rate: RateInfo::default(),
             downgraded_from: None,
+            cache: None,
         }
     }
 }
@@ -158,14 +164,24 @@ impl Gateway {
         recorder: Recorder,
         governance: Governance,
     ) -> Result<Gateway, String> {
+        let cache = Arc::new(Cache::in_memory(&config.cache));
         let runtime = Runtime::build(config, &governance)?;
         Ok(Gateway {
             runtime: ArcSwap::from_pointee(runtime),
             governance,
-            cache: Arc::new(NoCache),
+            cache,
             health: Health::default(),
             recorder,
         })
+    }
+
+    /// Replaces the in-process cache (the server's Redis backend).
+    pub fn set_cache(&mut self, cache: Cache) {
+        self.cache = Arc::new(cache);
+    }
+
+    pub fn cache(&self) -> &Arc<Cache> {
+        &self.cache
     }
 
     /// Checks a credential against the API keys, for endpoints outside the pipeline.
@@ -299,15 +315,22 @@ impl Gateway {
                 ledger.close_ok(raw.usage.as_ref());
                 Ok(ChatResponse::Raw(raw, served))
             }
-            Ok(ChatOutcome::Stream(stream, served, wants_usage, prompt_estimate, screen)) => {
+            Ok(ChatOutcome::Stream(
+                stream,
+                served,
+                wants_usage,
+                prompt_estimate,
+                screen,
+                keeper,
+            )) => {
                 let deadline = ctx.received + self.runtime.load().config.server.request_deadline;
                 let stream = AccountedStream::new(
                     stream,
                     ledger,
                     screen.into_stream(),
-                    wants_usage,
-                    prompt_estimate,
+                    (wants_usage, prompt_estimate),
                     deadline,
+                    keeper,
                 );
                 Ok(ChatResponse::Stream(Box::new(stream), served))
             }
@@ -355,17 +378,13 @@ impl Gateway {
         };
 
         // cache
-        if let Some(hit) = self.cached(&runtime, &request, ledger).await {
-            let served = admitted.serve(Served {
-                provider: "cache".into(),
-                model: hit.model.clone(),
-                attempts: 0,
-                fallback_path: Vec::new(),
-                rate: RateInfo::default(),
-                downgraded_from: None,
-            });
-            return Ok(ChatOutcome::Complete(hit, served));
-        }
+        let miss = match self
+            .look_up(&runtime, ctx, &request, ledger, &admitted)
+            .await
+        {
+            Ok(miss) => miss,
+            Err(hit) => return Ok(*hit),
+        };
 
         // route
         let mut traits =
@@ -389,7 +408,8 @@ impl Gateway {
             plan: &plan,
             estimate,
         };
-        self.answer(&call, request, ledger, screen, &admitted).await
+        self.answer(&call, request, ledger, (screen, miss), &admitted)
+            .await
     }
 
     pub async fn embeddings(
@@ -497,7 +517,10 @@ impl Gateway {
         need: Need<'_>,
         ledger: &mut Ledger,
     ) -> Result<Admitted, GatewayError> {
-        let principal = runtime.auth.authenticate(ctx.credential.as_deref()).await?;
+        let principal = match &ctx.acting_as {
+            Some(principal) => principal.clone(),
+            None => runtime.auth.authenticate(ctx.credential.as_deref()).await?,
+        };
         ledger.principal(&principal);
         if !principal.may_use(need.model) {
             return Err(forbidden_model(need.model));
@@ -684,8 +707,16 @@ fn feature_of<'a>(ctx: &'a RequestContext, principal: &'a Principal) -> Option<&
 enum ChatOutcome {
     Complete(ChatCompletionResponse, Served),
     Raw(RawResponse, Served),
-    /// The stream, who served it, whether the client asked for usage, the prompt estimate.
-    Stream(ChunkStream, Served, bool, u64, Screen),
+    /// The stream, who served it, whether the client asked for usage, the prompt estimate, the
+    /// output guardrails, and where its answer goes when the cache keeps it.
+    Stream(
+        ChunkStream,
+        Served,
+        bool,
+        u64,
+        Screen,
+        Option<Box<cached::StreamKeeper>>,
+    ),
 }
 
 fn forbidden_model(model: &str) -> GatewayError {

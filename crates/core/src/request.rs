@@ -48,6 +48,9 @@ pub struct RequestContext {
     pub trace: TraceContext,
     /// The API the client spoke: `openai`, `anthropic` or `responses`.
     pub dialect: &'static str,
+    /// Who the request runs as when the server itself established it (a console replay runs
+    /// as the signed-in admin): the auth stage takes it instead of checking `credential`.
+    pub acting_as: Option<crate::auth::Principal>,
 }
 
 impl RequestContext {
@@ -73,6 +76,7 @@ impl RequestContext {
             headers,
             trace,
             dialect: "openai",
+            acting_as: None,
         }
     }
 }

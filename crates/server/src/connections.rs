@@ -146,14 +146,21 @@ fn spawn_connection(
     if let Err(e) = tcp.set_nodelay(true) {
         tracing::warn!("cannot set TCP_NODELAY on a client connection: {e}");
     }
+    // The client's address, for what limits per client (the console's failed sign-ins).
+    let peer = tcp.peer_addr().ok();
     let shared = shared.clone();
     tokio::spawn(async move {
         let _slot = slot;
         let activity = Arc::new(Activity::new());
         let service = {
             let (shared, activity) = (shared.clone(), activity.clone());
-            service_fn(move |request: hyper::Request<Incoming>| {
+            service_fn(move |mut request: hyper::Request<Incoming>| {
                 let (shared, activity) = (shared.clone(), activity.clone());
+                if let Some(peer) = peer {
+                    request
+                        .extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                }
                 async move {
                     let on_connection = activity.begin();
                     let timeout = shared.server.body_read_timeout;

@@ -13,6 +13,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::{StreamExt, stream};
 use serde::Serialize;
 use switchyard_core::admit::RateInfo;
+use switchyard_core::cache::CacheStatus;
 use switchyard_core::pipeline::AccountedStream;
 use switchyard_core::provider::BodyKind;
 use switchyard_core::{ChatResponse, GatewayError, Served};
@@ -26,6 +27,8 @@ const X_MODEL: HeaderName = HeaderName::from_static("x-switchyard-model");
 const X_ATTEMPTS: HeaderName = HeaderName::from_static("x-switchyard-attempts");
 const X_FALLBACK_PATH: HeaderName = HeaderName::from_static("x-switchyard-fallback-path");
 const X_DOWNGRADED_FROM: HeaderName = HeaderName::from_static("x-switchyard-downgraded-from");
+const X_CACHE: HeaderName = HeaderName::from_static("x-switchyard-cache");
+const X_CACHE_SIMILARITY: HeaderName = HeaderName::from_static("x-switchyard-cache-similarity");
 const X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering");
 
 pub fn chat(request_id: &str, result: Result<ChatResponse, GatewayError>) -> Response {
@@ -175,6 +178,14 @@ pub fn set_common(headers: &mut axum::http::HeaderMap, request_id: &str, served:
             && let Ok(v) = HeaderValue::from_str(&s.fallback_path.join(", "))
         {
             headers.insert(X_FALLBACK_PATH, v);
+        }
+        if let Some(status) = s.cache {
+            headers.insert(X_CACHE, HeaderValue::from_static(status.as_str()));
+            if let CacheStatus::SemanticHit(similarity) = status
+                && let Ok(v) = HeaderValue::from_str(&format!("{similarity:.4}"))
+            {
+                headers.insert(X_CACHE_SIMILARITY, v);
+            }
         }
     }
 }

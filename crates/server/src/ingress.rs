@@ -32,6 +32,8 @@ pub struct AppState {
     pub responses: Option<Arc<dyn switchyard_core::response_store::ResponseStore>>,
     /// Requests in flight against `server.max_in_flight`, and what was shed or refused.
     pub overload: Arc<crate::overload::Overload>,
+    /// The web console's sign-in sessions (in memory, this replica's).
+    pub sessions: crate::console::session::Sessions,
 }
 
 pub type Shared = State<Arc<AppState>>;

@@ -7,7 +7,9 @@
 pub mod admin;
 pub mod cli;
 pub mod connections;
+pub mod console;
 pub mod egress;
+pub mod embedder;
 pub mod feedback;
 pub mod governance;
 pub mod ingress;
@@ -48,9 +50,16 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/models", get(models))
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
-        .route("/admin/health", get(admin_health))
         .route("/metrics", get(telemetry::metrics::scrape))
-        .merge(admin::routes())
+        .merge(
+            admin::routes()
+                .route("/admin/health", get(admin_health))
+                .route_layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    admin::guard,
+                )),
+        )
+        .merge(console::routes())
         .fallback(unknown_endpoint)
         .with_state(state)
 }
@@ -102,7 +111,7 @@ async fn ready(State(app): Shared) -> Response {
 /// Live health of every deployment (breaker, latency EWMA, in-flight) and provider key.
 async fn admin_health(State(app): Shared, headers: axum::http::HeaderMap) -> Response {
     let ctx = switchyard_core::RequestContext::new(switchyard_core::Endpoint::Admin, headers);
-    match app.gateway.authorize_admin(ctx.credential.as_deref()) {
+    match admin::identify(&app, &ctx) {
         Ok(_) => egress::json(&ctx.id, StatusCode::OK, &app.gateway.health_report(), None),
         Err(e) => egress::error(&ctx.id, &e),
     }
@@ -115,7 +124,7 @@ async fn unknown_endpoint(method: Method, uri: Uri) -> Response {
         "invalid_request_error",
         "unknown_endpoint",
         format!(
-            "{method} {} is not an endpoint of Switchyard; it serves POST /v1/chat/completions, POST /v1/messages (Anthropic), POST /v1/messages/count_tokens, POST /v1/responses, GET /v1/responses/{{id}}, POST /v1/embeddings, GET /v1/models, POST /v1/feedback, GET /metrics, GET /health/live, GET /health/ready, and the admin API under /admin/ (health, keys, users, teams, audit, reports)",
+            "{method} {} is not an endpoint of Switchyard; it serves POST /v1/chat/completions, POST /v1/messages (Anthropic), POST /v1/messages/count_tokens, POST /v1/responses, GET /v1/responses/{{id}}, POST /v1/embeddings, GET /v1/models, POST /v1/feedback, GET /metrics, GET /health/live, GET /health/ready, the admin API under /admin/ (health, keys, users, teams, audit, reports, requests, budgets) and the web console at /ui",
             uri.path()
         ),
     );
@@ -146,7 +155,11 @@ pub async fn build(config: Config) -> Result<Built, String> {
     let (governance, admin, key_events) = governance::build(&config, db).await?;
     let max_body_size = usize::try_from(config.server.max_body_size).unwrap_or(usize::MAX);
     let overload = Arc::new(overload::Overload::new(config.server.max_in_flight));
-    let gateway = Gateway::with_governance(config, recorder, governance)?;
+    let cache = shared_cache(&config)?;
+    let mut gateway = Gateway::with_governance(config, recorder, governance)?;
+    if let Some(cache) = cache {
+        gateway.set_cache(cache);
+    }
     let state = Arc::new(AppState {
         gateway,
         max_body_size,
@@ -155,7 +168,9 @@ pub async fn build(config: Config) -> Result<Built, String> {
         draining: Default::default(),
         responses,
         overload,
+        sessions: Default::default(),
     });
+    embedder::attach(&state, &state.gateway.runtime().config)?;
     let upkeep = match &state.admin {
         Some(admin) => upkeep::spawn(&admin.db, &state),
         None => Vec::new(),
@@ -166,6 +181,18 @@ pub async fn build(config: Config) -> Result<Built, String> {
         key_events,
         upkeep,
     })
+}
+
+/// The exact cache in Redis, when `cache.backend` says so (the in-process one is the default).
+fn shared_cache(config: &Config) -> Result<Option<switchyard_core::cache::Cache>, String> {
+    use switchyard_core::cache::config::CacheBackend;
+    if config.cache.backend != CacheBackend::Redis {
+        return Ok(None);
+    }
+    let answers = switchyard_store::cache::RedisAnswers::connect_lazy(&config.redis)
+        .map_err(|e| format!("cache.backend: redis: {e}"))?;
+    let cache = switchyard_core::cache::Cache::new(Arc::new(answers), &config.cache);
+    Ok(Some(cache))
 }
 
 async fn open_database(config: &Config) -> Result<Option<switchyard_store::Database>, String> {

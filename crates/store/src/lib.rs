@@ -14,6 +14,7 @@
 //! decides when; the server decides which database (the `database.url` setting) and
 //! whether there is one at all (`none`).
 
+pub mod cache;
 pub mod db;
 pub mod error;
 pub mod governance;
@@ -27,6 +28,9 @@ pub use db::{Database, connect, connect_postgres_schema, mask_url};
 pub use error::StoreError;
 pub use governance::{AuditEntry, KeyFilter, MemberKind, SpendScope};
 pub use records::feedback::{Feedback, FeedbackTarget};
+pub use records::search::{
+    Cursor, ReplayLinks, RequestFilter, RequestPage, RequestRow, StatusFilter,
+};
 pub use records::upkeep::{SpendOwner, SpendWindow};
 pub use records::{StoredAttempt, StoredRequest};
 pub use reports::{

@@ -105,17 +105,17 @@ return out
 /// One managed connection and what every call needs to report on it. Cloning is cheap: the
 /// connection is shared (multiplexed).
 #[derive(Clone)]
-struct Conn {
-    manager: ConnectionManager,
+pub(crate) struct Conn {
+    pub(crate) manager: ConnectionManager,
     /// The URL with its password masked, for messages.
-    shown: String,
-    prefix: String,
+    pub(crate) shown: String,
+    pub(crate) prefix: String,
     timeout: Duration,
 }
 
 impl Conn {
     /// A manager that connects on first use.
-    fn lazy(config: &RedisConfig) -> Result<Conn, String> {
+    pub(crate) fn lazy(config: &RedisConfig) -> Result<Conn, String> {
         let (client, shown) = open(config)?;
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(ATTEMPT_TIMEOUT))
@@ -156,7 +156,10 @@ impl Conn {
     }
 
     /// Runs `call` on the connection within the timeout.
-    async fn call<T, F>(&self, call: impl FnOnce(ConnectionManager) -> F) -> Result<T, String>
+    pub(crate) async fn call<T, F>(
+        &self,
+        call: impl FnOnce(ConnectionManager) -> F,
+    ) -> Result<T, String>
     where
         F: Future<Output = Result<T, RedisError>>,
     {

@@ -101,6 +101,10 @@ struct Args {
     /// RSS sampling period in milliseconds for --watch-pid.
     #[arg(long, default_value_t = 50)]
     sample_ms: u64,
+    /// Percentage of requests (0-100) made unique by a number in their prompt, so that a cache
+    /// cannot answer them; the others repeat one prompt. 100: all misses; 50: half hits.
+    #[arg(long, default_value_t = 0)]
+    unique_percent: u64,
     /// Free-form label copied into the JSON output.
     #[arg(long, default_value = "")]
     label: String,
@@ -128,6 +132,9 @@ struct Shared {
     in_flight: AtomicUsize,
     peak_in_flight: AtomicUsize,
     sent: AtomicU64,
+    /// See `--unique-percent`.
+    unique_percent: u64,
+    requests_made: AtomicU64,
 }
 
 /// Everything recorded in the measured window.
@@ -247,6 +254,9 @@ async fn run(args: Args) -> Value {
         uri,
         headers,
         body: Bytes::from(args.dialect.body(&args.model, args.prompt_bytes, stream)),
+        unique_percent: args.unique_percent.min(100),
+        // Numbered from the clock, so that the unique prompts of two runs differ too.
+        requests_made: AtomicU64::new(unique_origin()),
         dialect: args.dialect,
         stream,
         disconnect_after_chunks: args.disconnect_after_chunks,
@@ -430,7 +440,7 @@ async fn one_request(shared: &Shared) -> Outcome {
 }
 
 async fn exchange(shared: &Shared) -> Result<StreamTimes, String> {
-    let mut request = Request::new(Full::new(shared.body.clone()));
+    let mut request = Request::new(Full::new(request_body(shared)));
     *request.method_mut() = Method::POST;
     *request.uri_mut() = shared.uri.clone();
     *request.headers_mut() = shared.headers.clone();
@@ -650,6 +660,37 @@ fn report(
         });
     }
     out
+}
+
+/// A starting number for the unique prompts that no earlier run used, and that keeps
+/// `n % 100` cycling from 0.
+fn unique_origin() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    nanos / 100 * 100
+}
+
+/// The body of the next request: the shared one, or (for `--unique-percent` of them) a copy
+/// whose prompt starts with the request's number.
+fn request_body(shared: &Shared) -> Bytes {
+    if shared.unique_percent == 0 {
+        return shared.body.clone();
+    }
+    let n = shared.requests_made.fetch_add(1, Ordering::Relaxed);
+    if n % 100 >= shared.unique_percent {
+        return shared.body.clone();
+    }
+    // The user message is the last "Summarise…" string of the body.
+    let body = &shared.body[..];
+    let Some(at) = memchr::memmem::rfind(body, b"\"Summarise") else {
+        return shared.body.clone();
+    };
+    let mut unique = Vec::with_capacity(body.len() + 24);
+    unique.extend_from_slice(&body[..=at]);
+    unique.extend_from_slice(format!("{n:020} ").as_bytes());
+    unique.extend_from_slice(&body[at + 1..]);
+    Bytes::from(unique)
 }
 
 #[cfg(test)]

@@ -12,7 +12,14 @@ impl Config {
         self.server.check(&mut problems);
         self.telemetry.check(&mut problems);
         self.alerts.check(&mut problems);
+        self.check_console(&mut problems);
         self.responses.check(&self.database.url, &mut problems);
+        let semantic_routes: Vec<&str> = (self.routes.iter())
+            .filter(|(_, r)| r.cache.as_ref().is_some_and(|c| c.semantic))
+            .map(|(name, _)| name.as_str())
+            .collect();
+        let has_redis = self.redis.url.is_some();
+        (self.cache).check(has_redis, &semantic_routes, &mut problems);
         self.guardrails.check(
             self.routes
                 .iter()

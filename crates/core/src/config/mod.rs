@@ -73,6 +73,11 @@ pub struct Config {
     pub responses: crate::response_store::config::ResponsesConfig,
     #[serde(default)]
     pub guardrails: crate::guard::config::GuardrailsConfig,
+    #[serde(default)]
+    pub cache: crate::cache::config::CacheConfig,
+    /// The web console at `/ui`.
+    #[serde(default)]
+    pub console: ConsoleConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
@@ -250,6 +255,10 @@ pub struct AuthConfig {
     /// `api_keys` when none is set.
     #[serde(default)]
     pub admin_keys: Vec<String>,
+    /// Bearer tokens for read-only access to `/admin/*` and the console: every `GET` works,
+    /// every change is refused (403 `read_only`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub viewer_keys: Vec<String>,
     /// Admit callers that send no key. Default: only when no `api_keys` and no `admin_keys`
     /// are configured (a local or demo gateway).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -261,6 +270,55 @@ impl AuthConfig {
         self.allow_anonymous
             .unwrap_or(self.api_keys.is_empty() && self.admin_keys.is_empty())
     }
+}
+
+/// The web console served at `/ui` (see docs/console.md).
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// Serve the console's pages at `/ui` and its sign-in at `/ui/api/session`.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// How long a console sign-in lasts before the user must sign in again.
+    #[schemars(schema_with = "crate::config::duration_schema")]
+    #[serde(default = "default_session_ttl", with = "duration")]
+    pub session_ttl: Duration,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            enabled: true,
+            session_ttl: default_session_ttl(),
+        }
+    }
+}
+
+impl Config {
+    /// A console session must last; a key cannot be both an admin's and a viewer's.
+    fn check_console(&self, problems: &mut Problems) {
+        if self.console.session_ttl.is_zero() {
+            problems.add("console.session_ttl", "must be greater than 0");
+        }
+        for (i, key) in self.auth.viewer_keys.iter().enumerate() {
+            if key.is_empty() {
+                problems.add(format!("auth.viewer_keys[{i}]"), "must not be empty");
+            } else if self.auth.admin_keys.contains(key) {
+                problems.add(
+                    format!("auth.viewer_keys[{i}]"),
+                    "is also in auth.admin_keys: a key is either an admin's or a read-only viewer's",
+                );
+            }
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_session_ttl() -> Duration {
+    Duration::from_secs(8 * 3600)
 }
 
 /// The database of keys, users, teams, the audit log and request records.
@@ -366,6 +424,7 @@ impl Config {
         }
         copy.auth.api_keys = copy.auth.api_keys.iter().map(|k| mask(k)).collect();
         copy.auth.admin_keys = copy.auth.admin_keys.iter().map(|k| mask(k)).collect();
+        copy.auth.viewer_keys = copy.auth.viewer_keys.iter().map(|k| mask(k)).collect();
         copy.database.url = mask_url_password(&copy.database.url);
         copy.redis.url = copy.redis.url.as_deref().map(mask_url_password);
         copy.governance.key_secret = copy.governance.key_secret.as_deref().map(mask);
@@ -433,6 +492,26 @@ routes:
         assert_eq!(targets, ["gpt-4o", "echo"]);
         let masked = c.masked().to_string();
         assert!(!masked.contains("sk-secret-value"), "{masked}");
+    }
+
+    #[test]
+    fn the_console_section_and_viewer_keys_load_and_are_checked() {
+        let c = load(VALID).unwrap();
+        assert!(c.console.enabled);
+        assert_eq!(c.console.session_ttl, Duration::from_secs(8 * 3600));
+        let with = format!(
+            "{VALID}auth: {{ admin_keys: [a1], viewer_keys: [v1] }}\nconsole: {{ session_ttl: 30m }}\n"
+        );
+        let c = load(&with).unwrap();
+        assert_eq!(c.console.session_ttl, Duration::from_secs(1800));
+        assert_eq!(c.auth.viewer_keys, ["v1"]);
+        assert!(!c.masked().to_string().contains("\"v1\""));
+        let shared = with.replace("viewer_keys: [v1]", "viewer_keys: [a1]");
+        let e = load(&shared).unwrap_err().to_string();
+        assert!(e.contains("auth.viewer_keys[0]"), "{e}");
+        let zero = with.replace("session_ttl: 30m", "session_ttl: 0s");
+        let e = load(&zero).unwrap_err().to_string();
+        assert!(e.contains("console.session_ttl"), "{e}");
     }
 
     #[test]

@@ -38,6 +38,9 @@ pub struct RouteConfig {
     /// Guardrails (from `guardrails.define`) this route adds to `guardrails.apply`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub guardrails: Vec<String>,
+    /// Turns the cache on or off for this route, adds the semantic cache, sets the TTL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<crate::cache::config::RouteCacheConfig>,
 }
 
 /// A route target: a model name, or a model with a weight for the `weighted` strategy.

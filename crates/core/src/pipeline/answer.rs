@@ -1,9 +1,10 @@
 //! The second half of a chat call: execute, then the output guard — the answer's format
 //! (retried once through the route when it is wrong), the guardrails on the answer or on the
-//! stream, the usage estimate when the provider gave none, and the cache on either side.
+//! stream, the usage estimate when the provider gave none, and the answer handed to the cache.
 
 use switchyard_wire::openai::{ChatCompletionRequest, ChatCompletionResponse};
 
+use super::cached::{CacheMiss, StreamKeeper};
 use super::{
     Admitted, ChatOutcome, Gateway, Ledger, Runtime, Served, ask_stream_usage, unreadable,
 };
@@ -12,7 +13,6 @@ use crate::guard::{Screen, format};
 use crate::provider::ChatReply;
 use crate::request::RequestContext;
 use crate::route::Plan;
-use crate::usage;
 
 /// What the later stages of one chat call share.
 pub(super) struct Call<'a> {
@@ -30,7 +30,7 @@ impl Gateway {
         call: &Call<'_>,
         mut request: ChatCompletionRequest,
         ledger: &mut Ledger,
-        mut screen: Screen,
+        (mut screen, miss): (Screen, CacheMiss),
         admitted: &Admitted,
     ) -> Result<ChatOutcome, GatewayError> {
         let prompt_estimate = call.estimate.0;
@@ -41,20 +41,30 @@ impl Gateway {
         }
         let (reply, served) = self.execute_call(call, &mut request, ledger).await?;
         let mut served = admitted.serve(served);
-        let must_decode = screen.checks_format() || self.cache.enabled();
+        served.cache = miss.status;
         let mut response = match reply {
             ChatReply::Stream(stream) => {
-                let outcome =
-                    ChatOutcome::Stream(stream, served, wants_usage, prompt_estimate, screen);
+                let keeper =
+                    (miss.pending).map(|p| Box::new(StreamKeeper::new(self.cache.clone(), p)));
+                let outcome = ChatOutcome::Stream(
+                    stream,
+                    served,
+                    wants_usage,
+                    prompt_estimate,
+                    screen,
+                    keeper,
+                );
                 return Ok(outcome);
             }
             // Forwarded as the upstream's bytes, unless a stage must look inside.
             ChatReply::Raw(raw)
-                if !must_decode && (!screen.screens_output() || screen.passes_raw(&raw)) =>
+                if !screen.checks_format()
+                    && (!screen.screens_output() || screen.passes_raw(&raw)) =>
             {
                 if raw.usage.is_none() {
                     ledger.estimated(prompt_estimate, raw.body.len());
                 }
+                self.keep_raw(miss.pending, &raw, &served.model);
                 return Ok(ChatOutcome::Raw(raw, served));
             }
             ChatReply::Raw(raw) => raw.decode().map_err(|e| unreadable(&served.provider, e))?,
@@ -66,12 +76,13 @@ impl Gateway {
                 .await?;
             response = again;
             served = admitted.serve(served_again);
+            served.cache = miss.status;
         }
         let screened = screen.output(&request, &mut response).await;
         ledger.guard_actions(&screen.take_actions());
         screened?;
-        self.settle_answer(&request, &response, ledger, prompt_estimate)
-            .await;
+        self.settle_answer(&response, ledger, prompt_estimate);
+        self.keep_answer(miss.pending, &response);
         Ok(ChatOutcome::Complete(response, served))
     }
 
@@ -126,10 +137,9 @@ impl Gateway {
         ))
     }
 
-    /// The usage of a complete answer (estimated when the provider gave none), and the cache.
-    async fn settle_answer(
+    /// The usage of a complete answer, estimated when the provider gave none.
+    fn settle_answer(
         &self,
-        request: &ChatCompletionRequest,
         response: &ChatCompletionResponse,
         ledger: &mut Ledger,
         prompt_estimate: u64,
@@ -142,30 +152,6 @@ impl Gateway {
                 .sum();
             ledger.estimated(prompt_estimate, chars);
         }
-        if self.cache.enabled() {
-            self.cache.store(request, response).await;
-        }
-    }
-
-    /// The cache stage: a stored answer to the same request, if there is one (streams are not
-    /// answered from the cache yet), recorded with what it saved.
-    pub(super) async fn cached(
-        &self,
-        runtime: &Runtime,
-        request: &ChatCompletionRequest,
-        ledger: &mut Ledger,
-    ) -> Option<ChatCompletionResponse> {
-        if !self.cache.enabled() || request.is_stream() {
-            return None;
-        }
-        let hit = self.cache.lookup(request).await?;
-        ledger.record.cache_hit = true;
-        // What the call would have cost: its usage at the dearest price the route could have
-        // paid (the cache does not know which target would have served).
-        if let (Some(u), Some(price)) = (&hit.usage, runtime.router.price_ceiling(&request.model)) {
-            ledger.record.cache_saved_usd = usage::cost_usd(u, &price);
-        }
-        Some(hit)
     }
 }
 

@@ -2,24 +2,31 @@
 //! current spend and remaining limits, the audit log, and reports over the request log
 //! ([`reports`]).
 //!
-//! Every route here is authenticated by an admin key (`auth.admin_keys`), never by a virtual
-//! key, and every change is written to the audit log (who, what, when — never a key). A change
+//! Every route here is authenticated by an admin key (`auth.admin_keys`) or a read-only viewer
+//! key (`auth.viewer_keys`) as a bearer token, or by the web console's session cookie, never by
+//! a virtual key ([`identify`]). [`guard`] stands before every route: a change needs an admin
+//! (viewers get 403 `read_only`) and, with the cookie, the session's CSRF token. Every change
+//! is written to the audit log (who, what, when — never a key). A change
 //! to a key drops it from this replica's key cache at once and is published to the others
 //! (Redis pub/sub) so that it takes effect everywhere within the cache's TTL at worst.
 //!
 //! This module owns the HTTP shapes; the SQL lives in `switchyard-store`, the key cache and the
 //! counters in `switchyard-core`.
 
+pub mod cache;
+pub mod budgets;
 pub mod keys;
 pub mod members;
 pub mod reports;
+pub mod requests;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::middleware::Next;
 use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -30,6 +37,7 @@ use switchyard_core::{Endpoint, GatewayError};
 use switchyard_store::redis::KeyEvents;
 use switchyard_store::{AuditEntry, Database, StoreError};
 
+use crate::console::session::{self, Role, SessionInfo};
 use crate::egress;
 use crate::ingress::{AppState, Shared};
 
@@ -106,9 +114,82 @@ pub fn routes() -> Router<Arc<AppState>> {
         )
         .route("/admin/teams/{id}/usage", get(members::usage_of::<true>))
         .route("/admin/audit", get(audit_log))
+        .route("/admin/cache/purge", post(cache::purge))
         .route("/admin/reports/usage", get(reports::usage))
         .route("/admin/reports/latency", get(reports::latency))
         .route("/admin/reports/events", get(reports::events))
+        .route("/admin/requests", get(requests::list))
+        .route("/admin/requests/{id}", get(requests::detail))
+        .route("/admin/requests/{id}/replay", post(requests::replay))
+        .route("/admin/budgets", get(budgets::list))
+}
+
+/// Who calls the admin API: the actor named in the audit log, the role, and the console
+/// session when the call came with its cookie.
+pub struct Caller {
+    pub actor: String,
+    pub role: Role,
+    pub session: Option<SessionInfo>,
+}
+
+/// Authenticates an admin call: a bearer key decides when there is one (an admin key, a viewer
+/// key, or, with no admin keys configured, what `authorize_admin` accepts); else the console's
+/// session cookie; else the call is anonymous, which only a gateway with no keys at all admits.
+pub fn identify(app: &AppState, ctx: &RequestContext) -> Result<Caller, GatewayError> {
+    let caller = |actor, role, session| Caller {
+        actor,
+        role,
+        session,
+    };
+    if let Some(credential) = ctx.credential.as_deref().filter(|c| !c.is_empty()) {
+        let runtime = app.gateway.runtime();
+        if let Some((actor, Role::Viewer)) = session::identify_key(&runtime.config.auth, credential)
+        {
+            return Ok(caller(actor, Role::Viewer, None));
+        }
+        let actor = app.gateway.authorize_admin(Some(credential))?;
+        return Ok(caller(actor, Role::Admin, None));
+    }
+    if let Some(info) = crate::console::signed_in(app, &ctx.headers) {
+        return Ok(caller(info.actor.clone(), info.role, Some(info)));
+    }
+    if session::token_from(&ctx.headers).is_some() {
+        return Err(crate::console::signed_out());
+    }
+    let actor = app.gateway.authorize_admin(None)?;
+    Ok(caller(actor, Role::Admin, None))
+}
+
+/// Stands before every admin route: a change (any method but GET and HEAD) needs an admin,
+/// and, when made with the console's cookie, the session's CSRF token in `X-CSRF-Token`.
+/// Reads pass; their handlers authenticate them.
+pub async fn guard(State(app): Shared, request: Request, next: Next) -> Response {
+    if matches!(*request.method(), Method::GET | Method::HEAD) {
+        return next.run(request).await;
+    }
+    let ctx = RequestContext::new(Endpoint::Admin, request.headers().clone());
+    let caller = match identify(&app, &ctx) {
+        Ok(caller) => caller,
+        Err(e) => return egress::error(&ctx.id, &e),
+    };
+    if let Some(session) = &caller.session
+        && !session::csrf_matches(&ctx.headers, session)
+    {
+        return egress::error(&ctx.id, &crate::console::csrf_invalid());
+    }
+    if caller.role == Role::Viewer {
+        let e = GatewayError::new(
+            403,
+            "permission_error",
+            "read_only",
+            format!(
+                "{} is a read-only viewer (auth.viewer_keys): changes need an admin key",
+                caller.actor
+            ),
+        );
+        return egress::error(&ctx.id, &e);
+    }
+    next.run(request).await
 }
 
 /// An authenticated admin request: who acts, and the parts it needs.
@@ -119,15 +200,13 @@ pub struct Call {
 }
 
 impl Call {
-    /// Authenticates the admin key; key management also needs a database and an admin key.
-    /// The error is the response to send.
+    /// Authenticates the caller ([`identify`]; [`guard`] has already refused a viewer's or a
+    /// CSRF-less change); key management also needs a database and an admin key. The error is
+    /// the response to send.
     pub fn open(app: Arc<AppState>, headers: HeaderMap) -> Result<Call, Box<Response>> {
         let ctx = RequestContext::new(Endpoint::Admin, headers);
         let fail = |e| Box::new(egress::error(&ctx.id, &e));
-        let actor = app
-            .gateway
-            .authorize_admin(ctx.credential.as_deref())
-            .map_err(fail)?;
+        let actor = identify(&app, &ctx).map_err(fail)?.actor;
         if app.gateway.runtime().config.auth.admin_keys.is_empty() {
             return Err(fail(GatewayError::new(
                 403,

@@ -1,6 +1,6 @@
 //! The request log: [`RecordSink`] for [`Database`] (batches of [`RequestRecord`] into the
-//! `requests` table and its hourly rollups), feedback on a stored request ([`feedback`]), and
-//! the queries that read the log back ([`read`]).
+//! `requests` table and its hourly rollups), feedback on a stored request ([`feedback`]), the
+//! queries that read the log back ([`read`]) and the request explorer's search ([`search`]).
 //!
 //! A batch is written in one transaction: multi-row `INSERT`s of a fixed number of rows (so
 //! that each statement is prepared once per connection and reused), with `ON CONFLICT
@@ -18,6 +18,7 @@
 pub mod feedback;
 pub mod read;
 pub mod rollup;
+pub mod search;
 mod sqlite_log;
 pub mod upkeep;
 

@@ -1,0 +1,287 @@
+//! What identifies a cached answer: the tenant that may see it, and a hash of everything in the
+//! request that changes the answer (model or alias, messages, tools, sampling parameters, the
+//! dialect the client speaks) — never `stream`, `user` or metadata, so a streamed and a plain
+//! request share an entry. The semantic cache's scope is the same hash without the last user
+//! message, which is what it compares by meaning.
+
+use serde::Serialize;
+use serde::ser::SerializeMap;
+use sha2::{Digest, Sha256};
+use switchyard_wire::openai::{
+    ChatCompletionRequest, ChatMessage, Extra, MessageContent, Native, Role,
+};
+
+use super::config::CacheScope;
+
+/// Parameters that change nothing in the answer (who asks, where it is logged, how fast).
+const IGNORED: &[&str] = &[
+    "stream",
+    "stream_options",
+    "user",
+    "metadata",
+    "store",
+    "service_tier",
+    "safety_identifier",
+    "prompt_cache_key",
+    "prompt_cache_retention",
+];
+
+/// Who may read an entry, as a key prefix that purges can match: `t:TEAM`, `t:TEAM/k:KEY`,
+/// `k:KEY`, `anon` or `global`. Ids are percent-encoded, so they hold no `|`, `/`, `:` or glob
+/// characters of their own.
+pub fn tenant(scope: CacheScope, team: Option<&str>, key_id: Option<&str>) -> String {
+    let team = team.map(|t| format!("t:{}", encode(t)));
+    let key = key_id.map(|k| format!("k:{}", encode(k)));
+    match (scope, team, key) {
+        (CacheScope::Global, _, _) => "global".into(),
+        (CacheScope::Team, Some(team), _) => team,
+        (CacheScope::Key, Some(team), Some(key)) => format!("{team}/{key}"),
+        (_, _, Some(key)) => key,
+        (_, Some(team), None) => team,
+        (_, None, None) => "anon".into(),
+    }
+}
+
+/// The tenant prefix that selects a team's or a key's entries for a purge.
+pub fn team_prefix(team: &str) -> String {
+    format!("t:{}", encode(team))
+}
+
+pub fn key_marker(key_id: &str) -> String {
+    format!("k:{}", encode(key_id))
+}
+
+/// Percent-encodes everything but ASCII letters, digits, `-`, `_` and `.`.
+fn encode(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The exact key of a request: a SHA-256 of its normalized form (hex). SHA-256 rather than a
+/// faster hash because entries are shared across the callers of a tenant: a crafted collision
+/// must not let one of them plant an answer for another's prompt.
+pub fn exact(request: &ChatCompletionRequest, dialect: &str) -> String {
+    let view = Normalized::of(request, dialect, &request.messages);
+    hex::encode(digest(&view, request))
+}
+
+/// The semantic scope of a request and the text compared by meaning: the last message, when it
+/// is the user's and is text; `None` when the request has nothing to compare.
+pub fn semantic(request: &ChatCompletionRequest, dialect: &str) -> Option<(u64, String)> {
+    let (last, earlier) = request.messages.split_last()?;
+    if last.role != Role::User {
+        return None;
+    }
+    // An image or a file is what embeddings of the words alone would miss.
+    let content = last.content.as_ref()?;
+    if let MessageContent::Parts(parts) = content
+        && parts.iter().any(|p| p.kind != "text")
+    {
+        return None;
+    }
+    let text = content.text();
+    if text.trim().is_empty() {
+        return None;
+    }
+    let view = Normalized::of(request, dialect, earlier);
+    let hash = digest(&view, request);
+    let scope = u64::from_le_bytes(hash[..8].try_into().unwrap_or_default());
+    Some((scope, text))
+}
+
+fn digest(view: &Normalized<'_>, request: &ChatCompletionRequest) -> [u8; 32] {
+    let mut hasher = HashWriter(Sha256::new());
+    // Writing into a hasher cannot fail, and every part serializes.
+    let _ = serde_json::to_writer(&mut hasher, view);
+    if let Some(native) = &request.origin.native {
+        // What the client's own dialect says beyond the canonical request (a thinking budget,
+        // top_k…) changes the answer too.
+        let body = match native.as_ref() {
+            Native::Anthropic { body, .. } | Native::Responses { body } => body,
+        };
+        if let Some(fields) = body.as_object() {
+            let _ = serde_json::to_writer(&mut hasher, &Filtered(fields));
+        }
+    }
+    hasher.0.finalize().into()
+}
+
+/// The parts of a request that change its answer, in a fixed order.
+#[derive(Serialize)]
+struct Normalized<'a> {
+    dialect: &'a str,
+    model: &'a str,
+    messages: &'a [ChatMessage],
+    max_tokens: Option<u32>,
+    temperature: Option<f64>,
+    top_p: Option<f64>,
+    stop: &'a Option<switchyard_wire::openai::Stop>,
+    tools: &'a Option<Vec<switchyard_wire::openai::Tool>>,
+    tool_choice: &'a Option<switchyard_wire::openai::ToolChoice>,
+    parallel_tool_calls: Option<bool>,
+    n: Option<u32>,
+    extra: Filtered<'a>,
+}
+
+impl<'a> Normalized<'a> {
+    fn of(
+        request: &'a ChatCompletionRequest,
+        dialect: &'a str,
+        messages: &'a [ChatMessage],
+    ) -> Self {
+        Normalized {
+            dialect,
+            model: &request.model,
+            messages,
+            // Either spelling of the output cap means the same.
+            max_tokens: request.output_token_limit(),
+            temperature: request.temperature,
+            top_p: request.top_p,
+            stop: &request.stop,
+            tools: &request.tools,
+            tool_choice: &request.tool_choice,
+            parallel_tool_calls: request.parallel_tool_calls,
+            n: request.n,
+            extra: Filtered(&request.extra),
+        }
+    }
+}
+
+/// A parameter map without the parameters in [`IGNORED`].
+struct Filtered<'a>(&'a Extra);
+
+impl Serialize for Filtered<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        for (k, v) in self.0 {
+            if !IGNORED.contains(&k.as_str()) {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        map.end()
+    }
+}
+
+struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(json: serde_json::Value) -> ChatCompletionRequest {
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn base() -> serde_json::Value {
+        serde_json::json!({
+            "model": "gpt-4o-mini",
+            "messages": [{"role": "system", "content": "Be brief."},
+                         {"role": "user", "content": "What is Rust?"}],
+            "temperature": 0
+        })
+    }
+
+    fn with(key: &str, value: serde_json::Value) -> ChatCompletionRequest {
+        let mut json = base();
+        json[key] = value;
+        request(json)
+    }
+
+    #[test]
+    fn stream_user_and_metadata_do_not_change_the_key() {
+        let key = exact(&request(base()), "openai");
+        for (k, v) in [
+            ("stream", serde_json::json!(true)),
+            ("stream_options", serde_json::json!({"include_usage": true})),
+            ("user", serde_json::json!("alice")),
+            ("metadata", serde_json::json!({"trace": "x"})),
+            ("service_tier", serde_json::json!("flex")),
+        ] {
+            assert_eq!(exact(&with(k, v), "openai"), key, "{k} changed the key");
+        }
+    }
+
+    #[test]
+    fn what_changes_the_answer_changes_the_key() {
+        let key = exact(&request(base()), "openai");
+        for (k, v) in [
+            ("model", serde_json::json!("gpt-4o")),
+            ("temperature", serde_json::json!(0.5)),
+            ("max_tokens", serde_json::json!(10)),
+            ("seed", serde_json::json!(7)),
+            (
+                "response_format",
+                serde_json::json!({"type": "json_object"}),
+            ),
+            ("stop", serde_json::json!(["\n"])),
+            (
+                "messages",
+                serde_json::json!([{"role": "user", "content": "What is Rust?"}]),
+            ),
+        ] {
+            assert_ne!(
+                exact(&with(k, v), "openai"),
+                key,
+                "{k} did not change the key"
+            );
+        }
+        assert_ne!(exact(&request(base()), "anthropic"), key);
+    }
+
+    #[test]
+    fn either_spelling_of_the_output_cap_is_one_key() {
+        let a = with("max_tokens", serde_json::json!(64));
+        let b = with("max_completion_tokens", serde_json::json!(64));
+        assert_eq!(exact(&a, "openai"), exact(&b, "openai"));
+    }
+
+    #[test]
+    fn the_semantic_scope_is_everything_but_the_last_user_message() {
+        let (scope, text) = semantic(&request(base()), "openai").unwrap();
+        assert_eq!(text, "What is Rust?");
+        let mut other = base();
+        other["messages"][1]["content"] = "Tell me about Rust".into();
+        let (scope2, _) = semantic(&request(other), "openai").unwrap();
+        assert_eq!(scope, scope2);
+        let mut system = base();
+        system["messages"][0]["content"] = "Be verbose.".into();
+        assert_ne!(semantic(&request(system), "openai").unwrap().0, scope);
+        let mut assistant_last = base();
+        assistant_last["messages"][1]["role"] = "assistant".into();
+        assert!(semantic(&request(assistant_last), "openai").is_none());
+        let mut image = base();
+        image["messages"][1]["content"] = serde_json::json!([
+            {"type": "text", "text": "What is in this picture?"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+        ]);
+        assert!(semantic(&request(image), "openai").is_none());
+    }
+
+    #[test]
+    fn tenants_follow_the_scope_and_never_mix_ids() {
+        let (team, key) = (Some("a:b/c"), Some("vk_1"));
+        assert_eq!(tenant(CacheScope::Team, team, key), "t:a%3Ab%2Fc");
+        assert_eq!(tenant(CacheScope::Key, team, key), "t:a%3Ab%2Fc/k:vk_1");
+        assert_eq!(tenant(CacheScope::Global, team, key), "global");
+        assert_eq!(tenant(CacheScope::Team, None, key), "k:vk_1");
+        assert_eq!(tenant(CacheScope::Team, None, None), "anon");
+    }
+}
