@@ -100,6 +100,9 @@ fn digest(view: &Normalized<'_>, request: &ChatCompletionRequest) -> [u8; 32] {
     let mut hasher = HashWriter(Sha256::new());
     // Writing into a hasher cannot fail, and every part serializes.
     let _ = serde_json::to_writer(&mut hasher, view);
+    for message in view.messages {
+        hash_message(&mut hasher, message);
+    }
     if let Some(native) = &request.origin.native {
         // What the client's own dialect says beyond the canonical request (a thinking budget,
         // top_k…) changes the answer too.
@@ -118,6 +121,8 @@ fn digest(view: &Normalized<'_>, request: &ChatCompletionRequest) -> [u8; 32] {
 struct Normalized<'a> {
     dialect: &'a str,
     model: &'a str,
+    /// Hashed apart, by [`hash_message`].
+    #[serde(skip)]
     messages: &'a [ChatMessage],
     max_tokens: Option<u32>,
     temperature: Option<f64>,
@@ -166,6 +171,45 @@ impl Serialize for Filtered<'_> {
             }
         }
         map.end()
+    }
+}
+
+/// A message into the hash: texts as their bytes, length first (so that no two sequences of
+/// messages hash alike), rather than through the JSON serializer, whose escaping scan is most
+/// of the cost of hashing a long prompt; the rest of the message, rarely more than a role, as
+/// JSON.
+fn hash_message(hasher: &mut HashWriter, message: &ChatMessage) {
+    let text = |hasher: &mut HashWriter, bytes: &[u8]| {
+        hasher.0.update((bytes.len() as u64).to_le_bytes());
+        hasher.0.update(bytes);
+    };
+    text(hasher, role_name(message.role).as_bytes());
+    match &message.content {
+        Some(MessageContent::Text(s)) => text(hasher, s.as_bytes()),
+        Some(MessageContent::Parts(parts)) => {
+            let json = serde_json::to_vec(parts).unwrap_or_default();
+            text(hasher, &json);
+        }
+        None => text(hasher, b"\0none"),
+    }
+    let rest = (
+        &message.name,
+        &message.tool_calls,
+        &message.tool_call_id,
+        &message.extra,
+    );
+    let json = serde_json::to_vec(&rest).unwrap_or_default();
+    text(hasher, &json);
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::System => "system",
+        Role::Developer => "developer",
+        Role::User => "user",
+        Role::Assistant => "assistant",
+        Role::Tool => "tool",
+        Role::Function => "function",
     }
 }
 
@@ -244,6 +288,23 @@ mod tests {
             );
         }
         assert_ne!(exact(&request(base()), "anthropic"), key);
+    }
+
+    #[test]
+    fn message_boundaries_and_roles_are_part_of_the_key() {
+        let two = request(serde_json::json!({"model": "m", "messages": [
+            {"role": "user", "content": "ab"}, {"role": "user", "content": "c"}]}));
+        let moved = request(serde_json::json!({"model": "m", "messages": [
+            {"role": "user", "content": "a"}, {"role": "user", "content": "bc"}]}));
+        let role = request(serde_json::json!({"model": "m", "messages": [
+            {"role": "user", "content": "ab"}, {"role": "assistant", "content": "c"}]}));
+        let keys = [
+            exact(&two, "openai"),
+            exact(&moved, "openai"),
+            exact(&role, "openai"),
+        ];
+        assert_ne!(keys[0], keys[1]);
+        assert_ne!(keys[0], keys[2]);
     }
 
     #[test]
