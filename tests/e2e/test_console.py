@@ -356,6 +356,9 @@ def test_screenshots_of_every_page_at_1280x800(browser, console):
         " JSON.stringify({preset: 'custom', from: Date.UTC(2020, 0, 1), to: Date.UTC(2020, 0, 8)}))"
     )
     page.reload()
+    # The app has booted (session read, the page of the old hash drawn) before it is sent on.
+    page.wait_for_selector("[data-testid=actor]")
+    page.wait_for_function("() => !document.querySelector('#content [data-state=loading]')")
     settled(page, "finance", "[data-testid=spend] [data-state=empty]")
     screenshot(page, "13-finance-empty-range")
     assert "widen the range" in page.inner_text("[data-testid=spend] [data-state=empty]")
