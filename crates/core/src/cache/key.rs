@@ -12,6 +12,7 @@ use switchyard_wire::openai::{
 };
 
 use super::config::CacheScope;
+use crate::guard::text::role_name;
 
 /// Parameters that change nothing in the answer (who asks, where it is logged, how fast).
 const IGNORED: &[&str] = &[
@@ -200,17 +201,6 @@ fn hash_message(hasher: &mut HashWriter, message: &ChatMessage) {
     );
     let json = serde_json::to_vec(&rest).unwrap_or_default();
     text(hasher, &json);
-}
-
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::System => "system",
-        Role::Developer => "developer",
-        Role::User => "user",
-        Role::Assistant => "assistant",
-        Role::Tool => "tool",
-        Role::Function => "function",
-    }
 }
 
 struct HashWriter(Sha256);

@@ -141,16 +141,9 @@ impl Gateway {
         if filtered || response.choices.is_empty() {
             return;
         }
-        let Ok(body) = serde_json::to_vec(response) else {
-            return;
-        };
-        let answer = CachedAnswer {
-            kind: BodyKind::ChatCompletion,
-            body: body.into(),
-            usage: response.usage.clone(),
-            model: response.model.clone(),
-        };
-        self.keep(pending, answer);
+        if let Some(answer) = encoded(response) {
+            self.keep(pending, answer);
+        }
     }
 
     /// Keeps an answer forwarded as the upstream sent it.
@@ -176,11 +169,26 @@ impl Gateway {
         self.keep(pending, answer);
     }
 
-    /// Stored off the response's path: the client does not wait for the cache's write.
+    /// Hands an answer to the cache.
     fn keep(&self, pending: Pending, answer: CachedAnswer) {
-        let cache = Arc::clone(&self.cache);
-        tokio::spawn(async move { cache.store(pending, answer).await });
+        store_later(Arc::clone(&self.cache), pending, answer);
     }
+}
+
+/// Stored off the response's path: the client does not wait for the cache's write.
+fn store_later(cache: Arc<crate::cache::Cache>, pending: Pending, answer: CachedAnswer) {
+    tokio::spawn(async move { cache.store(pending, answer).await });
+}
+
+/// A decoded answer as the cache keeps it: a chat completion's JSON.
+fn encoded(response: &ChatCompletionResponse) -> Option<CachedAnswer> {
+    let body = serde_json::to_vec(response).ok()?;
+    Some(CachedAnswer {
+        kind: BodyKind::ChatCompletion,
+        body: body.into(),
+        usage: response.usage.clone(),
+        model: response.model.clone(),
+    })
 }
 
 /// A miss whose answer streams: what the stream hands the cache when it ends well.
@@ -210,16 +218,8 @@ impl StreamKeeper {
         let Some(response) = capture.finish() else {
             return;
         };
-        let Ok(body) = serde_json::to_vec(&response) else {
-            return;
-        };
-        let answer = CachedAnswer {
-            kind: BodyKind::ChatCompletion,
-            body: body.into(),
-            usage: response.usage,
-            model: response.model,
-        };
-        let (cache, pending) = (self.cache, self.pending);
-        tokio::spawn(async move { cache.store(pending, answer).await });
+        if let Some(answer) = encoded(&response) {
+            store_later(self.cache, self.pending, answer);
+        }
     }
 }
