@@ -215,7 +215,7 @@ write_machine() {
 # start_mock: the mock upstream on MOCK_PORT; sets MOCK_PID.
 start_mock() {
   log "starting mock-upstream on 127.0.0.1:$MOCK_PORT"
-  "$BIN/mock-upstream" --listen "127.0.0.1:$MOCK_PORT" --threads "$MOCK_THREADS" \
+  ${LOAD_PIN:-} "$BIN/mock-upstream" --listen "127.0.0.1:$MOCK_PORT" --threads "$MOCK_THREADS" \
     --chunks "$MOCK_CHUNKS" --chunk-interval-ms "$MOCK_CHUNK_INTERVAL_MS" 2>>"$RESULTS/mock-upstream.log" &
   MOCK_PID=$!
   PIDS+=("$MOCK_PID")

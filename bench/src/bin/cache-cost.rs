@@ -1,14 +1,22 @@
-//! What a semantic cache lookup costs: flat search over one scope of 10,000 and 100,000 random
-//! normalised 384-d vectors (all-MiniLM-L6-v2's size), and the correctness guard per candidate
-//! (extracting a prompt's signature, and comparing two signatures). Prints medians in µs.
+//! What the cache costs. Exact: a miss (key, lookup, and keeping the answer) on a full in-process
+//! cache of `--exact-size` bytes, with the bench's 1 KB prompt and the mock's 326-byte answer.
+//! Semantic: flat search over one scope of 10,000 and 100,000 random normalised 384-d vectors
+//! (all-MiniLM-L6-v2's size), and the correctness guard per candidate (extracting a prompt's
+//! signature, and comparing two signatures). Prints medians in µs.
 //!
 //! `cargo run --release -p switchyard-bench --bin cache-cost [-- --lookups N]`
 
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use clap::Parser;
+use hyper::HeaderMap;
+use switchyard_core::cache::config::CacheConfig;
 use switchyard_core::cache::semantic::guard::Guard;
 use switchyard_core::cache::semantic::index::{Lookup, SemanticIndex};
+use switchyard_core::cache::{Asker, Cache, Lookup as Found, encode_answer};
+use switchyard_core::provider::BodyKind;
+use switchyard_wire::openai::{ChatCompletionRequest, Usage};
 
 const DIMENSIONS: usize = 384;
 
@@ -20,6 +28,9 @@ struct Args {
     /// Scope sizes to fill and search.
     #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000")]
     sizes: Vec<usize>,
+    /// The exact cache's size in bytes (filled before timing).
+    #[arg(long, default_value_t = 256 << 20)]
+    exact_size: u64,
 }
 
 /// xorshift64*: reproducible vectors without a dependency.
@@ -108,8 +119,64 @@ fn guard_cost(guard: &Guard) {
     }
 }
 
+/// A miss on a full exact cache: the key, the lookup, and the answer kept, per request.
+async fn exact_miss_cost(max_size: u64) {
+    let config = CacheConfig {
+        enabled: true,
+        max_size,
+        ..Default::default()
+    };
+    let cache = Cache::in_memory(&config);
+    let headers = HeaderMap::new();
+    let asker = Asker {
+        team: Some("bench-team"),
+        key_id: Some("vk_bench"),
+        headers: &headers,
+        dialect: "openai",
+    };
+    let filler = "x".repeat(1000);
+    let answer = vec![b'a'; 326];
+    let entries = max_size / 500;
+    let (mut key, mut rest) = (Vec::new(), Vec::new());
+    for i in 0..entries + 100_000 {
+        let body = format!(
+            r#"{{"model":"bench-alias","messages":[{{"role":"user","content":"{i} {filler}"}}]}}"#
+        );
+        let request: ChatCompletionRequest = serde_json::from_str(&body).expect("request");
+        let start = Instant::now();
+        let Found::Miss(pending) = cache.lookup(&config, None, &request, &asker).await else {
+            panic!("a unique prompt hit the cache");
+        };
+        let looked = start.elapsed();
+        // As the pipeline keeps an upstream's answer: its body read into a buffer of its own.
+        let body = Bytes::from(answer.clone());
+        let usage = Usage::new(250, 40, None);
+        let kind = BodyKind::ChatCompletion;
+        cache.store(
+            pending,
+            encode_answer(kind, "gpt-4o-mini", Some(&usage), &body),
+        );
+        drop(body);
+        if i >= entries {
+            key.push(looked);
+            rest.push(start.elapsed() - looked);
+        }
+    }
+    println!(
+        "exact cache, miss on a full {} MB cache: key and lookup {:.2} µs, keeping the answer \
+         {:.2} µs (medians of 100,000)",
+        max_size >> 20,
+        median(key),
+        median(rest)
+    );
+}
+
 fn main() {
     let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    runtime.block_on(exact_miss_cost(args.exact_size));
     let guard = Guard::default();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     for size in args.sizes {

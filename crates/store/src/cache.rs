@@ -20,7 +20,7 @@ const PURGE_PAGE: usize = 500;
 pub struct RedisAnswers {
     conn: Conn,
     /// When a failure was last logged (ms), so that a Redis outage is one line a minute.
-    last_logged_ms: AtomicU64,
+    last_logged_ms: Arc<AtomicU64>,
 }
 
 impl RedisAnswers {
@@ -35,7 +35,7 @@ impl RedisAnswers {
     pub(crate) fn on(conn: Conn) -> RedisAnswers {
         RedisAnswers {
             conn,
-            last_logged_ms: AtomicU64::new(0),
+            last_logged_ms: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -44,19 +44,7 @@ impl RedisAnswers {
     }
 
     fn log_failure(&self, what: &str, error: &str) {
-        let now = u64::try_from(unix_ms()).unwrap_or(0);
-        let last = self.last_logged_ms.load(Ordering::Relaxed);
-        if now.saturating_sub(last) >= 60_000
-            && self
-                .last_logged_ms
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            tracing::warn!(
-                error,
-                "cache {what} failed: served without the cache meanwhile"
-            );
-        }
+        log_failure(&self.last_logged_ms, what, error);
     }
 
     /// The glob that selects a purge's keys (tenant ids are percent-encoded, so they hold no
@@ -132,13 +120,14 @@ impl AnswerStore for RedisAnswers {
         })
     }
 
-    fn put(&self, key: String, answer: Arc<CachedAnswer>, ttl: Duration) -> BoxFuture<'_, ()> {
-        Box::pin(async move {
-            let key = self.key(&key);
+    fn put(&self, key: String, value: Vec<u8>, ttl: Duration) {
+        let conn = self.conn.clone();
+        let failures = Arc::clone(&self.last_logged_ms);
+        let key = self.key(&key);
+        // Written off the response's path: the client does not wait for Redis.
+        tokio::spawn(async move {
             let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-            let value = answer.encode();
-            let set: Result<(), String> = self
-                .conn
+            let set: Result<(), String> = conn
                 .call(|mut m| async move {
                     ::redis::cmd("SET")
                         .arg(&key)
@@ -150,9 +139,9 @@ impl AnswerStore for RedisAnswers {
                 })
                 .await;
             if let Err(e) = set {
-                self.log_failure("write", &e);
+                log_failure(&failures, "write", &e);
             }
-        })
+        });
     }
 
     fn purge<'a>(&'a self, purge: &'a Purge) -> BoxFuture<'a, Result<u64, String>> {
@@ -163,5 +152,21 @@ impl AnswerStore for RedisAnswers {
             }
             Ok(deleted)
         })
+    }
+}
+
+/// Logs a failure unless one was logged less than a minute ago.
+fn log_failure(last_logged_ms: &AtomicU64, what: &str, error: &str) {
+    let now = u64::try_from(unix_ms()).unwrap_or(0);
+    let last = last_logged_ms.load(Ordering::Relaxed);
+    if now.saturating_sub(last) >= 60_000
+        && last_logged_ms
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        tracing::warn!(
+            error,
+            "cache {what} failed: served without the cache meanwhile"
+        );
     }
 }

@@ -31,46 +31,66 @@ const IGNORED: &[&str] = &[
 /// `k:KEY`, `anon` or `global`. Ids are percent-encoded, so they hold no `|`, `/`, `:` or glob
 /// characters of their own.
 pub fn tenant(scope: CacheScope, team: Option<&str>, key_id: Option<&str>) -> String {
-    let team = team.map(|t| format!("t:{}", encode(t)));
-    let key = key_id.map(|k| format!("k:{}", encode(k)));
-    match (scope, team, key) {
-        (CacheScope::Global, _, _) => "global".into(),
-        (CacheScope::Team, Some(team), _) => team,
-        (CacheScope::Key, Some(team), Some(key)) => format!("{team}/{key}"),
-        (_, _, Some(key)) => key,
-        (_, Some(team), None) => team,
-        (_, None, None) => "anon".into(),
+    let mut out = String::with_capacity(48);
+    match (scope, team, key_id) {
+        (CacheScope::Global, _, _) => out.push_str("global"),
+        (CacheScope::Team, Some(team), _) => push_id(&mut out, "t:", team),
+        (CacheScope::Key, Some(team), Some(key)) => {
+            push_id(&mut out, "t:", team);
+            push_id(&mut out, "/k:", key);
+        }
+        (_, _, Some(key)) => push_id(&mut out, "k:", key),
+        (_, Some(team), None) => push_id(&mut out, "t:", team),
+        (_, None, None) => out.push_str("anon"),
     }
+    out
 }
 
 /// The tenant prefix that selects a team's or a key's entries for a purge.
 pub fn team_prefix(team: &str) -> String {
-    format!("t:{}", encode(team))
+    let mut out = String::new();
+    push_id(&mut out, "t:", team);
+    out
 }
 
 pub fn key_marker(key_id: &str) -> String {
-    format!("k:{}", encode(key_id))
+    let mut out = String::new();
+    push_id(&mut out, "k:", key_id);
+    out
 }
 
-/// Percent-encodes everything but ASCII letters, digits, `-`, `_` and `.`.
-fn encode(id: &str) -> String {
-    let mut out = String::with_capacity(id.len());
+/// `label` and the id, percent-encoding everything but ASCII letters, digits, `-`, `_` and `.`.
+fn push_id(out: &mut String, label: &str, id: &str) {
+    out.push_str(label);
     for b in id.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
             out.push(b as char);
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
         }
     }
-    out
 }
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 /// The exact key of a request: a SHA-256 of its normalized form (hex). SHA-256 rather than a
 /// faster hash because entries are shared across the callers of a tenant: a crafted collision
 /// must not let one of them plant an answer for another's prompt.
 pub fn exact(request: &ChatCompletionRequest, dialect: &str) -> String {
+    let mut key = String::with_capacity(64);
+    push_exact(&mut key, request, dialect);
+    key
+}
+
+/// Appends the exact key of a request (hex) to `out`, which holds its tenant and `|`.
+pub fn push_exact(out: &mut String, request: &ChatCompletionRequest, dialect: &str) {
     let view = Normalized::of(request, dialect, &request.messages);
-    hex::encode(digest(&view, request))
+    let mut hex = [0u8; 64];
+    // 32 bytes always fit 64 hex digits.
+    let _ = hex::encode_to_slice(digest(&view, request), &mut hex);
+    out.extend(hex.iter().map(|&b| char::from(b)));
 }
 
 /// The semantic scope of a request and the text compared by meaning: the last message, when it
@@ -99,8 +119,11 @@ pub fn semantic(request: &ChatCompletionRequest, dialect: &str) -> Option<(u64, 
 
 fn digest(view: &Normalized<'_>, request: &ChatCompletionRequest) -> [u8; 32] {
     let mut hasher = HashWriter(Sha256::new());
-    // Writing into a hasher cannot fail, and every part serializes.
-    let _ = serde_json::to_writer(&mut hasher, view);
+    // Serialized into a buffer and hashed at once: fed token by token, the hasher's per-call
+    // bookkeeping cost more than the hashing. Every part serializes.
+    let mut parameters = Vec::with_capacity(256);
+    let _ = serde_json::to_writer(&mut parameters, view);
+    hasher.0.update(&parameters);
     for message in view.messages {
         hash_message(&mut hasher, message);
     }
@@ -192,6 +215,15 @@ fn hash_message(hasher: &mut HashWriter, message: &ChatMessage) {
             text(hasher, &json);
         }
         None => text(hasher, b"\0none"),
+    }
+    let plain = message.name.is_none()
+        && message.tool_calls.is_none()
+        && message.tool_call_id.is_none()
+        && message.extra.is_empty();
+    if plain {
+        // Most messages are a role and a text: no serializer, no allocation.
+        text(hasher, b"\0plain");
+        return;
     }
     let rest = (
         &message.name,

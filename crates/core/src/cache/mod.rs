@@ -25,7 +25,7 @@ use switchyard_wire::openai::ChatCompletionRequest;
 
 use config::{CacheConfig, RouteCacheConfig};
 use semantic::lookup::Semantic;
-pub use store::{AnswerStore, CachedAnswer, MemoryAnswers, Purge};
+pub use store::{AnswerStore, CachedAnswer, MemoryAnswers, Purge, encode_answer};
 
 /// The request header that steers the cache, and the response header that says what it did.
 pub const CACHE_HEADER: &str = "x-switchyard-cache";
@@ -106,7 +106,10 @@ impl Cache {
 
     /// An in-process cache bounded as `cache.max_size` says.
     pub fn in_memory(config: &CacheConfig) -> Cache {
-        Cache::new(Arc::new(MemoryAnswers::new(config.max_size)), config)
+        Cache::new(
+            Arc::new(MemoryAnswers::new(config.max_size, config.max_entry_size)),
+            config,
+        )
     }
 
     /// The semantic cache, to attach its embedder.
@@ -129,8 +132,12 @@ impl Cache {
         if control == Control::Bypass || !eligible(config, request) {
             return Lookup::Bypass;
         }
-        let tenant = key::tenant(config.scope, asker.team, asker.key_id);
-        let key = format!("{tenant}|{}", key::exact(request, asker.dialect));
+        let mut key = key::tenant(config.scope, asker.team, asker.key_id);
+        let tenant_len = key.len();
+        key.reserve_exact(65);
+        key.push('|');
+        key::push_exact(&mut key, request, asker.dialect);
+        let tenant = &key[..tenant_len];
         let reads = control == Control::Use;
         if reads && let Some(answer) = self.answers.get(&key).await {
             return Lookup::Hit(answer, CacheStatus::Hit);
@@ -141,9 +148,9 @@ impl Cache {
             && self.semantic.is_ready()
             && let Some((scope, text)) = key::semantic(request, asker.dialect)
         {
-            let scope = semantic::lookup::scoped(scope, &tenant);
+            let scope = semantic::lookup::scoped(scope, tenant);
             let threshold = config.semantic.threshold;
-            let found = self.semantic.find(scope, &tenant, &text, threshold).await;
+            let found = self.semantic.find(scope, tenant, &text, threshold).await;
             if reads
                 && let Some((similar, similarity)) = found.hit
                 && let Some(answer) = self.answers.get(&similar).await
@@ -160,22 +167,21 @@ impl Cache {
         })
     }
 
-    /// Keeps a whole, successful answer (the caller has checked it is one).
-    pub async fn store(&self, pending: Pending, answer: CachedAnswer) {
-        if answer.body.len() as u64 > pending.max_entry_size {
+    /// Keeps a whole, successful answer (the caller has checked it is one), encoded by
+    /// [`store::encode_answer`]. Never waited for (see [`AnswerStore::put`]).
+    pub fn store(&self, pending: Pending, encoded: Vec<u8>) {
+        if encoded.len() as u64 > pending.max_entry_size {
             tracing::debug!(
-                size = answer.body.len(),
+                size = encoded.len(),
                 "answer larger than cache.max_entry_size: not cached"
             );
             return;
         }
-        let key: Arc<str> = pending.key.as_str().into();
-        self.answers
-            .put(pending.key, Arc::new(answer), pending.ttl)
-            .await;
         if let Some(prompt) = pending.prompt {
+            let key: Arc<str> = pending.key.as_str().into();
             self.semantic.remember(*prompt, key, pending.ttl);
         }
+        self.answers.put(pending.key, encoded, pending.ttl);
     }
 
     /// Removes the entries `purge` selects (this process's semantic index included).
@@ -285,7 +291,7 @@ mod tests {
         let Lookup::Miss(pending) = look(&cache, &config, &red, &headers).await else {
             panic!("first lookup did not miss");
         };
-        cache.store(pending, answer()).await;
+        cache.store(pending, answer().encode());
         assert!(matches!(
             look(&cache, &config, &red, &headers).await,
             Lookup::Hit(_, CacheStatus::Hit)
@@ -342,7 +348,7 @@ mod tests {
         let Lookup::Miss(pending) = look(&cache, &config, &p, &HeaderMap::new()).await else {
             panic!("no miss");
         };
-        cache.store(pending, answer()).await;
+        cache.store(pending, answer().encode());
         let mut refresh = HeaderMap::new();
         refresh.insert(CACHE_HEADER, "refresh".parse().unwrap());
         assert!(matches!(

@@ -1,5 +1,5 @@
 //! Where exact-cache entries live: [`AnswerStore`] is the seam, [`MemoryAnswers`] the in-process
-//! backend (moka, bounded by bytes, a TTL per entry); the Redis backend, shared by replicas, is
+//! backend (quick_cache, bounded by bytes, a TTL per entry); the Redis backend, shared by replicas, is
 //! in `switchyard-store`. An entry is a [`CachedAnswer`]: the answer's bytes as they were sent,
 //! in the API they were sent in, so a hit is served without decoding anything.
 
@@ -34,7 +34,7 @@ pub enum Purge {
 }
 
 impl Purge {
-    /// Whether an entry stored under `key` (`TENANT|HASH`) is purged.
+    /// Whether an entry stored under `key` (`TENANT|HASH`, or the tenant alone) is purged.
     pub fn matches(&self, key: &str) -> bool {
         let tenant = key.split_once('|').map_or(key, |(t, _)| t);
         match self {
@@ -60,104 +60,154 @@ pub trait AnswerStore: Send + Sync {
     /// that cannot answer is a miss, never a failed request.
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Option<Arc<CachedAnswer>>>;
 
-    fn put(&self, key: String, answer: Arc<CachedAnswer>, ttl: Duration) -> BoxFuture<'_, ()>;
+    /// Keeps an answer. Never waited for: the in-process store inserts on the spot (a fraction
+    /// of a microsecond), a shared store writes in the background.
+    fn put(&self, key: String, encoded: Vec<u8>, ttl: Duration);
 
     /// Removes the entries `purge` selects; how many, when the backend can tell.
     fn purge<'a>(&'a self, purge: &'a Purge) -> BoxFuture<'a, Result<u64, String>>;
 }
 
-/// The in-process backend.
+/// The in-process backend: a `quick_cache` (S3-FIFO eviction, weighed in bytes), each entry
+/// carrying its own expiry, checked when it is read (an expired entry never read again ages out
+/// like any cold one).
+///
+/// The cache is written on every miss, so what a write leaves behind matters more than what a
+/// read costs. quick_cache's insert is a hash-table insert under a shard lock (moka's per-entry
+/// expiry wheel and write buffers cost several times more). And an entry is two allocations, its
+/// key and one block holding the answer as [`CachedAnswer::encode`] writes it, rather than the
+/// six of a key and the answer's own parts (body, the body's shared header, model, usage, the
+/// `Arc`): every block a cached answer holds is freed cold when it is evicted and handed out
+/// cold again by the allocator, on the path of a later request. Measured on a full cache, that
+/// cost more than the cache's own work.
 pub struct MemoryAnswers {
-    entries: moka::future::Cache<String, (Arc<CachedAnswer>, Duration)>,
+    entries: quick_cache::sync::Cache<String, Entry, ByBytes>,
 }
 
-/// Each entry expires after its own TTL (routes may set theirs).
-struct PerEntryTtl;
+#[derive(Clone)]
+struct Entry {
+    encoded: Arc<[u8]>,
+    expires: Instant,
+}
 
-impl moka::Expiry<String, (Arc<CachedAnswer>, Duration)> for PerEntryTtl {
-    fn expire_after_create(
-        &self,
-        _key: &String,
-        value: &(Arc<CachedAnswer>, Duration),
-        _created_at: Instant,
-    ) -> Option<Duration> {
-        Some(value.1)
-    }
+/// An entry weighs its key, its encoded answer and what the allocator and the table add.
+#[derive(Clone)]
+struct ByBytes;
 
-    fn expire_after_update(
-        &self,
-        _key: &String,
-        value: &(Arc<CachedAnswer>, Duration),
-        _updated_at: Instant,
-        _duration_until_expiry: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(value.1)
+impl quick_cache::Weighter<String, Entry> for ByBytes {
+    fn weight(&self, key: &String, entry: &Entry) -> u64 {
+        (key.len() + entry.encoded.len() + 96) as u64
     }
 }
 
 impl MemoryAnswers {
-    /// Holds at most `max_bytes` of answers (bodies, keys and a little bookkeeping).
-    pub fn new(max_bytes: u64) -> MemoryAnswers {
-        let entries = moka::future::Cache::builder()
-            .max_capacity(max_bytes)
-            .weigher(|key: &String, value: &(Arc<CachedAnswer>, Duration)| {
-                let size = key.len() + value.0.body.len() + value.0.model.len() + 128;
-                u32::try_from(size).unwrap_or(u32::MAX)
-            })
-            .expire_after(PerEntryTtl)
-            .support_invalidation_closures()
-            .build();
+    /// Holds at most `max_bytes` of answers, each at most `max_entry_bytes`.
+    pub fn new(max_bytes: u64, max_entry_bytes: u64) -> MemoryAnswers {
+        // Each shard holds its share of the bytes: fewer shards when that share would not hold
+        // a few of the largest entries.
+        let parallel = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let fit = max_bytes / max_entry_bytes.max(1) / 4;
+        let shards = (parallel * 4)
+            .min(usize::try_from(fit).unwrap_or(usize::MAX))
+            .max(1);
+        // A guess at the number of entries, for the table's first size; it grows when wrong.
+        let estimate = usize::try_from(max_bytes >> 10).map_or(1 << 16, |n| n.min(1 << 16));
+        let options = quick_cache::OptionsBuilder::new()
+            .shards(shards)
+            .weight_capacity(max_bytes)
+            .estimated_items_capacity(estimate.max(16))
+            .build()
+            .expect("weight capacity and item estimate are set");
+        let entries = quick_cache::sync::Cache::with_options(
+            options,
+            ByBytes,
+            Default::default(),
+            Default::default(),
+        );
         MemoryAnswers { entries }
+    }
+
+    fn get_now(&self, key: &str) -> Option<Arc<CachedAnswer>> {
+        let entry = self.entries.get(key)?;
+        let now = Instant::now();
+        if entry.expires <= now {
+            self.entries.remove_if(key, |e| e.expires <= now);
+            return None;
+        }
+        match CachedAnswer::decode(&entry.encoded) {
+            Ok(answer) => Some(Arc::new(answer)),
+            Err(e) => {
+                tracing::warn!(error = %e, "a cached answer does not decode: dropped");
+                self.entries.remove(key);
+                None
+            }
+        }
     }
 }
 
 impl AnswerStore for MemoryAnswers {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Option<Arc<CachedAnswer>>> {
-        Box::pin(async move { self.entries.get(key).await.map(|(a, _)| a) })
+        Box::pin(std::future::ready(self.get_now(key)))
     }
 
-    fn put(&self, key: String, answer: Arc<CachedAnswer>, ttl: Duration) -> BoxFuture<'_, ()> {
-        Box::pin(self.entries.insert(key, (answer, ttl)))
+    fn put(&self, key: String, encoded: Vec<u8>, ttl: Duration) {
+        let entry = Entry {
+            // Copied into a block of its own size, with the counts beside it: the one block
+            // the answer holds.
+            encoded: encoded.into(),
+            expires: Instant::now() + ttl,
+        };
+        self.entries.insert(key, entry);
     }
 
     fn purge<'a>(&'a self, purge: &'a Purge) -> BoxFuture<'a, Result<u64, String>> {
-        Box::pin(async move {
-            let before = self.entries.entry_count();
-            let purge = purge.clone();
-            self.entries
-                .invalidate_entries_if(move |key, _| purge.matches(key))
-                .map_err(|e| e.to_string())?;
-            self.entries.run_pending_tasks().await;
-            Ok(before.saturating_sub(self.entries.entry_count()))
-        })
+        let before = self.entries.len();
+        self.entries.retain(|key, _| !purge.matches(key));
+        let removed = before.saturating_sub(self.entries.len()) as u64;
+        Box::pin(std::future::ready(Ok(removed)))
     }
 }
 
-/// How an answer is written to a shared store: one JSON line of metadata, then the body as sent.
-#[derive(Serialize, Deserialize)]
+/// How an answer is stored: one JSON line of metadata, then the body as sent.
+#[derive(Serialize)]
 struct Header<'a> {
     kind: &'a str,
     model: &'a str,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<&'a Usage>,
+}
+
+#[derive(Deserialize)]
+struct ReadHeader<'a> {
+    kind: &'a str,
+    model: &'a str,
+    #[serde(default)]
     usage: Option<Usage>,
+}
+
+/// An answer as the stores keep it, from its parts: the caller need not own them.
+pub fn encode_answer(kind: BodyKind, model: &str, usage: Option<&Usage>, body: &[u8]) -> Vec<u8> {
+    let header = Header {
+        kind: kind_name(kind),
+        model,
+        usage,
+    };
+    let mut out = Vec::with_capacity(body.len() + 128);
+    // A header of strings and numbers always serializes.
+    let _ = serde_json::to_writer(&mut out, &header);
+    out.push(b'\n');
+    out.extend_from_slice(body);
+    out
 }
 
 impl CachedAnswer {
     pub fn encode(&self) -> Vec<u8> {
-        let header = Header {
-            kind: kind_name(self.kind),
-            model: &self.model,
-            usage: self.usage.clone(),
-        };
-        let mut out = serde_json::to_vec(&header).unwrap_or_default();
-        out.push(b'\n');
-        out.extend_from_slice(&self.body);
-        out
+        encode_answer(self.kind, &self.model, self.usage.as_ref(), &self.body)
     }
 
     pub fn decode(bytes: &[u8]) -> Result<CachedAnswer, String> {
         let newline = memchr::memchr(b'\n', bytes).ok_or("no header line")?;
-        let header: Header<'_> =
+        let header: ReadHeader<'_> =
             serde_json::from_slice(&bytes[..newline]).map_err(|e| e.to_string())?;
         let kind = match header.kind {
             "chat.completion" => BodyKind::ChatCompletion,
@@ -219,17 +269,25 @@ mod tests {
 
     #[tokio::test]
     async fn memory_entries_expire_and_purge() {
-        let store = MemoryAnswers::new(1 << 20);
-        store
-            .put("t:a|1".into(), answer("{}"), Duration::from_secs(60))
-            .await;
-        store
-            .put("t:b|1".into(), answer("{}"), Duration::from_millis(30))
-            .await;
-        assert!(store.get("t:a|1").await.is_some());
+        let store = MemoryAnswers::new(1 << 20, 1 << 10);
+        let (a, b, c) = (
+            format!("t:a|{}", "1".repeat(64)),
+            format!("t:b|{}", "2".repeat(64)),
+            format!("t:c|{}", "3".repeat(64)),
+        );
+        let ttl = Duration::from_secs(60);
+        store.put(a.clone(), answer("{}").encode(), ttl);
+        store.put(b.clone(), answer("{}").encode(), Duration::from_millis(30));
+        store.put(c.clone(), answer("[]").encode(), ttl);
+        assert_eq!(store.get(&a).await, Some(answer("{}")));
         tokio::time::sleep(Duration::from_millis(60)).await;
-        assert!(store.get("t:b|1").await.is_none(), "expired entry served");
-        store.purge(&Purge::Team("t:a".into())).await.unwrap();
-        assert!(store.get("t:a|1").await.is_none(), "purged entry served");
+        assert!(store.get(&b).await.is_none(), "expired entry served");
+        assert_eq!(store.purge(&Purge::Team("t:a".into())).await, Ok(1));
+        assert!(store.get(&a).await.is_none(), "purged entry served");
+        assert_eq!(
+            store.get(&c).await,
+            Some(answer("[]")),
+            "purge took another team's"
+        );
     }
 }

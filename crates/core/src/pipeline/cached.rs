@@ -2,14 +2,16 @@
 //! (as a stream when the client asked for one) recorded with the cost it saved, and keeps the
 //! answer to a miss once it has passed the output guardrails.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
+
+use memchr::memmem::Finder;
 
 use switchyard_wire::openai::{ChatCompletionRequest, ChatCompletionResponse};
 
 use super::{Admitted, ChatOutcome, Gateway, Ledger, Runtime, Served};
 use crate::admit::RateInfo;
 use crate::cache::replay::{StreamCapture, stream_of};
-use crate::cache::{Asker, CacheStatus, CachedAnswer, Lookup, Pending};
+use crate::cache::{Asker, CacheStatus, CachedAnswer, Lookup, Pending, encode_answer};
 use crate::guard::Screen;
 use crate::provider::{BodyKind, RawResponse};
 use crate::request::RequestContext;
@@ -142,7 +144,7 @@ impl Gateway {
             return;
         }
         if let Some(answer) = encoded(response) {
-            self.keep(pending, answer);
+            self.cache.store(pending, answer);
         }
     }
 
@@ -150,45 +152,29 @@ impl Gateway {
     pub(super) fn keep_raw(&self, pending: Option<Pending>, raw: &RawResponse, model: &str) {
         let Some(pending) = pending else { return };
         // A content filter or an Anthropic refusal says so in the body; not worth decoding it
-        // to be sure (OpenAI's `"refusal": null` is no refusal).
-        let flagged = [
-            b"\"content_filter\"".as_slice(),
-            b"\"stop_reason\":\"refusal\"",
-        ]
-        .iter()
-        .any(|word| memchr::memmem::find(&raw.body, word).is_some());
+        // to be sure (OpenAI's `"refusal": null` is no refusal). The finders are built once:
+        // building one costs more than searching a short answer with it.
+        static FLAGS: LazyLock<[Finder<'static>; 2]> = LazyLock::new(|| {
+            [
+                Finder::new(b"\"content_filter\""),
+                Finder::new(b"\"stop_reason\":\"refusal\""),
+            ]
+        });
+        let flagged = FLAGS.iter().any(|f| f.find(&raw.body).is_some());
         if flagged {
             return;
         }
-        let answer = CachedAnswer {
-            kind: raw.kind,
-            body: raw.body.clone(),
-            usage: raw.usage.clone(),
-            model: model.to_owned(),
-        };
-        self.keep(pending, answer);
+        let encoded = encode_answer(raw.kind, model, raw.usage.as_ref(), &raw.body);
+        self.cache.store(pending, encoded);
     }
-
-    /// Hands an answer to the cache.
-    fn keep(&self, pending: Pending, answer: CachedAnswer) {
-        store_later(Arc::clone(&self.cache), pending, answer);
-    }
-}
-
-/// Stored off the response's path: the client does not wait for the cache's write.
-fn store_later(cache: Arc<crate::cache::Cache>, pending: Pending, answer: CachedAnswer) {
-    tokio::spawn(async move { cache.store(pending, answer).await });
 }
 
 /// A decoded answer as the cache keeps it: a chat completion's JSON.
-fn encoded(response: &ChatCompletionResponse) -> Option<CachedAnswer> {
+fn encoded(response: &ChatCompletionResponse) -> Option<Vec<u8>> {
     let body = serde_json::to_vec(response).ok()?;
-    Some(CachedAnswer {
-        kind: BodyKind::ChatCompletion,
-        body: body.into(),
-        usage: response.usage.clone(),
-        model: response.model.clone(),
-    })
+    let usage = response.usage.as_ref();
+    let kind = BodyKind::ChatCompletion;
+    Some(encode_answer(kind, &response.model, usage, &body))
 }
 
 /// A miss whose answer streams: what the stream hands the cache when it ends well.
@@ -219,7 +205,7 @@ impl StreamKeeper {
             return;
         };
         if let Some(answer) = encoded(&response) {
-            store_later(self.cache, self.pending, answer);
+            self.cache.store(self.pending, answer);
         }
     }
 }
