@@ -3,7 +3,7 @@
 //!
 //! | class | next step |
 //! |---|---|
-//! | rate limited | the adapter cooled the key down; another ready key of the same provider is tried at once, else the next target (the last target waits out a Retry-After up to `max_retry_wait`) |
+//! | rate limited | the adapter cooled the key down; another ready key of the same provider (one the call has not used) is tried at once, else the next target (the last target waits out a Retry-After up to `max_retry_wait`) |
 //! | overloaded, 5xx, timeout, connection, unreadable | retry the same target after an exponential backoff with full jitter (`retries_per_target`), then the next target |
 //! | auth, billing | the adapter set the credential aside; targets whose provider has no ready key are skipped |
 //! | context length | only targets (and `fallbacks.context_window`) with a larger context window remain |
@@ -154,6 +154,8 @@ pub async fn run<C: Call>(
 
     'targets: while let Some(d) = queue.pop_front() {
         let mut retries_here = 0u32;
+        // Keys of this target's pool tried after a 429 on another one.
+        let mut key_switches = 0usize;
         loop {
             if calls >= retry.max_attempts {
                 break 'targets;
@@ -258,16 +260,20 @@ pub async fn run<C: Call>(
                     }
                 }
                 ErrorClass::RateLimited => {
-                    let another_key = d
-                        .provider
-                        .keys()
-                        .is_some_and(|k| k.has_ready_key(&d.upstream_model));
+                    // Another key, while the pool has one this call has not used (the pick is
+                    // round-robin): a keyless provider, or a key whose Retry-After was 0 and is
+                    // "ready" again at once, must not bring the call straight back here while a
+                    // healthy fallback waits.
+                    let another_key = d.provider.keys().is_some_and(|k| {
+                        key_switches + 1 < k.len() && k.has_ready_key(&d.upstream_model)
+                    });
                     let wait = e.retry_after.unwrap_or(retry.backoff);
                     let last_resort = queue.is_empty() && !another_key;
                     let can_wait = wait <= retry.max_retry_wait
                         && tokio::time::Instant::now() + wait < deadline
                         && retries_here < retry.retries_per_target;
                     if another_key {
+                        key_switches += 1;
                         last_error = Some(e);
                         continue;
                     }

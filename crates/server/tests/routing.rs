@@ -40,6 +40,8 @@ enum Behaviour {
     ServerError,
     /// 429 with `retry-after: 30` for this key; 200 for every other key.
     RateLimitKey(String),
+    /// 429 with `retry-after: 0` for every key.
+    RateLimitedNow,
     /// 401 `invalid_api_key`.
     Unauthorized,
     /// 400 `context_length_exceeded` (an 8k model).
@@ -181,6 +183,17 @@ async fn answer(State(up): State<Arc<Upstream>>, headers: HeaderMap, body: Bytes
                 Some("rate_limit_exceeded"),
             );
             r.headers_mut().insert("retry-after", "30".parse().unwrap());
+            return r;
+        }
+        Behaviour::RateLimitedNow => {
+            let mut r = openai_error(
+                429,
+                "Rate limit reached",
+                "requests",
+                None,
+                Some("rate_limit_exceeded"),
+            );
+            r.headers_mut().insert("retry-after", "0".parse().unwrap());
             return r;
         }
         Behaviour::ServerError => {
@@ -544,6 +557,34 @@ async fn a_5xx_is_retried_on_the_same_target_then_falls_back() {
     assert_eq!(r.header("x-switchyard-attempts").as_deref(), Some("3"));
     let path = r.header("x-switchyard-fallback-path").unwrap_or_default();
     assert!(path.contains("primary"), "fallback path: {path:?}");
+}
+
+#[tokio::test]
+async fn a_429_with_retry_after_zero_falls_back_instead_of_hammering_the_same_target() {
+    // A keyless provider and a one-key provider: neither has another key to turn to.
+    for (name, keys) in [("keyless", ""), ("onekey", "api_key: sk-only")] {
+        let limited = Upstream::start(name).await;
+        let backup = Upstream::start("backup").await;
+        limited.set(Behaviour::RateLimitedNow);
+        let gw = gateway(&format!(
+            "providers:\n{}{}models:\n{}{}routes:\n  smart:\n    targets: [{name}, backup]\n    retry: {{ max_attempts: 5, retries_per_target: 1, backoff: 1ms, max_backoff: 5ms }}",
+            provider(&limited, keys),
+            provider(&backup, ""),
+            model(&limited, ""),
+            model(&backup, ""),
+        ))
+        .await;
+
+        let r = gw.chat("smart").await;
+        assert_eq!(r.status, 200, "{name}: {}", r.body);
+        assert_eq!(r.served_by(), "backup", "{name}");
+        assert_eq!(
+            limited.count(),
+            1,
+            "{name}: the rate-limited target was called again"
+        );
+        assert_eq!(r.header("x-switchyard-attempts").as_deref(), Some("2"));
+    }
 }
 
 #[tokio::test]

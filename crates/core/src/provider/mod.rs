@@ -391,6 +391,15 @@ impl KeyPool {
         KeyPick::AllBlocked(Duration::from_millis(soonest))
     }
 
+    /// How many keys the pool holds (none: the provider takes no key).
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
     /// Whether a call to `model` could be made now.
     pub fn has_ready_key(&self, model: &str) -> bool {
         let now = now_ms();
