@@ -123,6 +123,22 @@ impl Upstream {
     }
 }
 
+/// OpenAI's 429 for too many requests, with its `retry-after` (seconds).
+fn rate_limited(retry_after: &'static str) -> Response {
+    let mut r = openai_error(
+        429,
+        "Rate limit reached",
+        "requests",
+        None,
+        Some("rate_limit_exceeded"),
+    );
+    r.headers_mut().insert(
+        "retry-after",
+        axum::http::HeaderValue::from_static(retry_after),
+    );
+    r
+}
+
 fn openai_error(
     status: u16,
     message: &str,
@@ -174,28 +190,8 @@ async fn answer(State(up): State<Arc<Upstream>>, headers: HeaderMap, body: Bytes
     match behaviour {
         Behaviour::Ok => {}
         Behaviour::RateLimitKey(k) if k != key => {}
-        Behaviour::RateLimitKey(_) => {
-            let mut r = openai_error(
-                429,
-                "Rate limit reached",
-                "requests",
-                None,
-                Some("rate_limit_exceeded"),
-            );
-            r.headers_mut().insert("retry-after", "30".parse().unwrap());
-            return r;
-        }
-        Behaviour::RateLimitedNow => {
-            let mut r = openai_error(
-                429,
-                "Rate limit reached",
-                "requests",
-                None,
-                Some("rate_limit_exceeded"),
-            );
-            r.headers_mut().insert("retry-after", "0".parse().unwrap());
-            return r;
-        }
+        Behaviour::RateLimitKey(_) => return rate_limited("30"),
+        Behaviour::RateLimitedNow => return rate_limited("0"),
         Behaviour::ServerError => {
             return openai_error(
                 500,

@@ -1,7 +1,8 @@
 //! Where exact-cache entries live: [`AnswerStore`] is the seam, [`MemoryAnswers`] the in-process
 //! backend (quick_cache, bounded by bytes, a TTL per entry); the Redis backend, shared by replicas, is
-//! in `switchyard-store`. An entry is a [`CachedAnswer`]: the answer's bytes as they were sent,
-//! in the API they were sent in, so a hit is served without decoding anything.
+//! in `switchyard-store`. An entry is a [`CachedAnswer`] as [`encode_answer`] writes it: a header
+//! line (kind, model, usage), then the answer's bytes as they were sent, in the API they were sent
+//! in, so a hit decodes its header line and serves the body as it is.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
