@@ -119,10 +119,10 @@ pub fn semantic(request: &ChatCompletionRequest, dialect: &str) -> Option<(u64, 
 
 fn digest(view: &Normalized<'_>, request: &ChatCompletionRequest) -> [u8; 32] {
     let mut hasher = HashWriter(Sha256::new());
-    // Serialized into a buffer and hashed at once: fed token by token, the hasher's per-call
-    // bookkeeping cost more than the hashing. Every part serializes.
+    // Gathered into a buffer and hashed at once: fed piece by piece, the hasher's per-call
+    // bookkeeping cost more than the hashing.
     let mut parameters = Vec::with_capacity(256);
-    let _ = serde_json::to_writer(&mut parameters, view);
+    view.write_parameters(&mut parameters);
     hasher.0.update(&parameters);
     for message in view.messages {
         hash_message(&mut hasher, message);
@@ -140,13 +140,10 @@ fn digest(view: &Normalized<'_>, request: &ChatCompletionRequest) -> [u8; 32] {
     hasher.0.finalize().into()
 }
 
-/// The parts of a request that change its answer, in a fixed order.
-#[derive(Serialize)]
+/// The parts of a request that change its answer, besides its messages.
 struct Normalized<'a> {
     dialect: &'a str,
     model: &'a str,
-    /// Hashed apart, by [`hash_message`].
-    #[serde(skip)]
     messages: &'a [ChatMessage],
     max_tokens: Option<u32>,
     temperature: Option<f64>,
@@ -181,6 +178,53 @@ impl<'a> Normalized<'a> {
             extra: Filtered(&request.extra),
         }
     }
+
+    /// Every parameter, in a fixed order, each either of a fixed size or with its length, so
+    /// that no two requests write alike: scalars as bytes, the parameters rarely set (stop,
+    /// tools, the others) as JSON. Serializing them all as one JSON object, absent ones
+    /// included, was most of what a short request's key cost.
+    fn write_parameters(&self, out: &mut Vec<u8>) {
+        push_text(out, self.dialect.as_bytes());
+        push_text(out, self.model.as_bytes());
+        let number = |out: &mut Vec<u8>, n: Option<u64>| match n {
+            Some(n) => {
+                out.push(1);
+                out.extend_from_slice(&n.to_le_bytes());
+            }
+            None => out.push(0),
+        };
+        number(out, self.max_tokens.map(u64::from));
+        number(out, self.temperature.map(f64::to_bits));
+        number(out, self.top_p.map(f64::to_bits));
+        number(out, self.parallel_tool_calls.map(u64::from));
+        number(out, self.n.map(u64::from));
+        push_json(out, self.stop.as_ref());
+        push_json(out, self.tools.as_ref());
+        push_json(out, self.tool_choice.as_ref());
+        let has_extra = self.extra.0.keys().any(|k| !IGNORED.contains(&k.as_str()));
+        push_json(out, has_extra.then_some(&self.extra));
+    }
+}
+
+/// A length, then the bytes.
+fn push_text(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// Whether a parameter is there, and if so its JSON with its length.
+fn push_json<T: Serialize>(out: &mut Vec<u8>, value: Option<&T>) {
+    let Some(value) = value else {
+        out.push(0);
+        return;
+    };
+    out.push(1);
+    let start = out.len();
+    out.extend_from_slice(&[0; 8]);
+    // Parameters that deserialized from JSON always serialize.
+    let _ = serde_json::to_writer(&mut *out, value);
+    let len = (out.len() - start - 8) as u64;
+    out[start..start + 8].copy_from_slice(&len.to_le_bytes());
 }
 
 /// A parameter map without the parameters in [`IGNORED`].

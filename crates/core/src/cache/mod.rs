@@ -13,6 +13,7 @@
 
 pub mod config;
 pub mod key;
+pub mod memory;
 pub mod replay;
 pub mod semantic;
 pub mod store;
@@ -24,8 +25,9 @@ use http::HeaderMap;
 use switchyard_wire::openai::ChatCompletionRequest;
 
 use config::{CacheConfig, RouteCacheConfig};
+pub use memory::MemoryAnswers;
 use semantic::lookup::Semantic;
-pub use store::{AnswerStore, CachedAnswer, MemoryAnswers, Purge, encode_answer};
+pub use store::{AnswerStore, CachedAnswer, Purge, encode_answer};
 
 /// The request header that steers the cache, and the response header that says what it did.
 pub const CACHE_HEADER: &str = "x-switchyard-cache";
