@@ -308,20 +308,8 @@ fn parts(entry: &[u8]) -> (u64, &[u8], &[u8]) {
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
-    use switchyard_wire::openai::Usage;
-
+    use super::super::store::tests::answer;
     use super::*;
-    use crate::provider::BodyKind;
-
-    fn answer(body: &str) -> Arc<CachedAnswer> {
-        Arc::new(CachedAnswer {
-            kind: BodyKind::ChatCompletion,
-            body: Bytes::copy_from_slice(body.as_bytes()),
-            usage: Some(Usage::new(10, 2, None)),
-            model: "gpt-4o-mini".into(),
-        })
-    }
 
     fn key(team: &str, n: usize) -> String {
         format!("t:{team}|{n:064}")

@@ -134,10 +134,11 @@ fn kind_name(kind: BodyKind) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn answer(body: &str) -> Arc<CachedAnswer> {
+    /// An answer with `body`, as the stores' tests keep them.
+    pub(in crate::cache) fn answer(body: &str) -> Arc<CachedAnswer> {
         Arc::new(CachedAnswer {
             kind: BodyKind::ChatCompletion,
             body: Bytes::copy_from_slice(body.as_bytes()),
