@@ -24,7 +24,7 @@ const WAYS: usize = 4;
 /// Before each answer: its expiry (ms since the store was made), key length, answer length.
 const HEADER: usize = 16;
 /// A ring's bytes per index entry: answers are rarely smaller, so the index seldom overflows,
-/// and it costs 1/16 of the store's size.
+/// and it costs 1/16 to 1/8 of the store's size (buckets are a power of two).
 const BYTES_PER_SLOT: usize = 256;
 
 /// The in-process backend, bounded by `cache.max_size` (rings and index together).
