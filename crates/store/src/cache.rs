@@ -104,7 +104,7 @@ impl AnswerStore for RedisAnswers {
                 )
                 .await;
             match got {
-                Ok(Some(bytes)) => match CachedAnswer::decode(&bytes) {
+                Ok(Some(bytes)) => match CachedAnswer::decode(bytes) {
                     Ok(answer) => Some(Arc::new(answer)),
                     Err(e) => {
                         self.log_failure("read", &format!("an entry does not decode: {e}"));

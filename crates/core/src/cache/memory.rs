@@ -74,7 +74,7 @@ impl MemoryAnswers {
             let (mut ring, hash) = self.shard(key);
             ring.read(hash, key, now)?
         };
-        match CachedAnswer::decode(&encoded) {
+        match CachedAnswer::decode(encoded) {
             Ok(answer) => Some(Arc::new(answer)),
             Err(e) => {
                 tracing::warn!(error = %e, "a cached answer does not decode: dropped");

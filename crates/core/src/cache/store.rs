@@ -106,7 +106,9 @@ impl CachedAnswer {
         encode_answer(self.kind, &self.model, self.usage.as_ref(), &self.body)
     }
 
-    pub fn decode(bytes: &[u8]) -> Result<CachedAnswer, String> {
+    /// An answer from the bytes a store handed over; the body is served from them, not copied.
+    pub fn decode(encoded: Vec<u8>) -> Result<CachedAnswer, String> {
+        let bytes = encoded.as_slice();
         let newline = memchr::memchr(b'\n', bytes).ok_or("no header line")?;
         let header: ReadHeader<'_> =
             serde_json::from_slice(&bytes[..newline]).map_err(|e| e.to_string())?;
@@ -116,11 +118,13 @@ impl CachedAnswer {
             "response" => BodyKind::Response,
             other => return Err(format!("unknown answer kind {other:?}")),
         };
+        let model = header.model.to_owned();
+        let usage = header.usage;
         Ok(CachedAnswer {
             kind,
-            model: header.model.to_owned(),
-            usage: header.usage,
-            body: Bytes::copy_from_slice(&bytes[newline + 1..]),
+            model,
+            usage,
+            body: Bytes::from(encoded).slice(newline + 1..),
         })
     }
 }
@@ -150,8 +154,8 @@ pub(super) mod tests {
     #[test]
     fn an_answer_survives_its_encoding() {
         let a = answer(r#"{"choices":[]}"#);
-        assert_eq!(CachedAnswer::decode(&a.encode()).unwrap(), *a);
-        assert!(CachedAnswer::decode(b"garbage").is_err());
+        assert_eq!(CachedAnswer::decode(a.encode()).unwrap(), *a);
+        assert!(CachedAnswer::decode(b"garbage".to_vec()).is_err());
     }
 
     #[test]
