@@ -1,7 +1,7 @@
 //! The request log's upkeep and feedback against real databases (a temporary SQLite file and a
 //! fresh PostgreSQL schema): retention deletes old records only and keeps the rollups; the
 //! anomaly alert's spend windows add up per owner; feedback lands on the record and in its
-//! rollup row, and a second score replaces the first.
+//! rollup row, and a second score replaces the first, even while the log is being written.
 
 mod common;
 
@@ -135,6 +135,43 @@ async fn feedback(db: &Database) {
     assert_eq!(db.feedback_target("nope").await.expect("target"), None);
 }
 
+/// Feedback arrives while the recorder writes its batches: on SQLite a transaction that read
+/// before another connection committed cannot then write (SQLITE_BUSY_SNAPSHOT, which no busy
+/// timeout waits out), so every score must still be saved.
+async fn feedback_while_the_log_is_written(db: &Database) {
+    db.write_records(&[request("rated", H, "k", "t", 1.0)])
+        .await
+        .expect("write");
+    let writer = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            for batch in 0..150 {
+                let records: Vec<_> = (0..20)
+                    .map(|i| request(&format!("w{batch}-{i}"), H, "k", "t", 0.001))
+                    .collect();
+                db.write_records(&records).await.expect("write while rated");
+            }
+        })
+    };
+    let mut saved = 0;
+    while !writer.is_finished() {
+        let score = Feedback {
+            request_id: "rated",
+            score: f64::from(saved % 5 + 1),
+            comment: None,
+            at_ms: 2 * H,
+        };
+        assert!(
+            db.set_feedback(&score)
+                .await
+                .expect("feedback while the log is written")
+        );
+        saved += 1;
+    }
+    writer.await.expect("writer");
+    assert!(saved > 0);
+}
+
 #[tokio::test]
 async fn sqlite_retention() {
     with_sqlite(|db| async move { retention(&db).await }).await;
@@ -163,4 +200,14 @@ async fn sqlite_feedback() {
 #[tokio::test]
 async fn postgres_feedback() {
     with_postgres(|db| async move { feedback(&db).await }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_feedback_while_the_log_is_written() {
+    with_sqlite(|db| async move { feedback_while_the_log_is_written(&db).await }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_feedback_while_the_log_is_written() {
+    with_postgres(|db| async move { feedback_while_the_log_is_written(&db).await }).await;
 }

@@ -82,7 +82,13 @@ impl Database {
         }
         match self {
             Database::Sqlite(pool) => {
-                let mut tx = pool.begin().await.map_err(query_error(SQLITE))?;
+                // IMMEDIATE takes the write lock before the read: a deferred transaction that
+                // read before the recorder committed a batch could not then write, and SQLite
+                // fails it at once (SQLITE_BUSY_SNAPSHOT) rather than waiting its busy timeout.
+                let mut tx = pool
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(query_error(SQLITE))?;
                 let done = apply::<sqlx::Sqlite>(&mut tx, feedback, FIND.0, SET.0).await;
                 finish(tx, done, SQLITE).await
             }
