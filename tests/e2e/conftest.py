@@ -35,7 +35,8 @@ from gateway import (
     free_port,
     gateway_config,
 )
-from upstreams import AnthropicUpstream, OpenAIUpstream
+from upstream_anthropic import AnthropicUpstream
+from upstream_openai import OpenAIUpstream
 
 # ---------------------------------------------------------------------------
 # fixtures
