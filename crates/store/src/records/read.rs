@@ -159,6 +159,62 @@ impl Database {
     }
 }
 
+/// A row of `requests` being decoded, whichever the backend: its columns by name, with errors
+/// that name the backend and the request. Both the log's readers here and the explorer's
+/// search decode through it.
+pub(super) struct Columns<'r, R> {
+    row: &'r R,
+    kind: &'static str,
+    pub request_id: String,
+}
+
+impl<'r, R> Columns<'r, R>
+where
+    R: Row,
+    for<'s> &'s str: ColumnIndex<R>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    pub fn new(row: &'r R, kind: &'static str) -> Result<Self, StoreError> {
+        let request_id = row.try_get("request_id").map_err(query_error(kind))?;
+        Ok(Columns {
+            row,
+            kind,
+            request_id,
+        })
+    }
+
+    pub fn get<T>(&self, column: &str) -> Result<T, StoreError>
+    where
+        T: Decode<'r, R::Database> + Type<R::Database>,
+    {
+        self.row.try_get(column).map_err(query_error(self.kind))
+    }
+
+    /// A token count: never negative.
+    pub fn count(&self, column: &str) -> Result<u64, StoreError> {
+        Ok(u64::try_from(self.get::<i64>(column)?).unwrap_or(0))
+    }
+
+    /// A JSON column (stored as text, or cast to text by the query).
+    pub fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        column: &'static str,
+    ) -> Result<T, StoreError> {
+        serde_json::from_str(&self.get::<String>(column)?)
+            .map_err(|e| self.corrupt(column, e.to_string()))
+    }
+
+    pub fn corrupt(&self, column: &'static str, reason: String) -> StoreError {
+        StoreError::Corrupt {
+            kind: self.kind,
+            request_id: self.request_id.clone(),
+            column,
+            reason,
+        }
+    }
+}
+
 fn decode_row<'r, R>(row: &'r R, kind: &'static str) -> Result<StoredRequest, StoreError>
 where
     R: Row,
@@ -169,63 +225,45 @@ where
     f64: Decode<'r, R::Database> + Type<R::Database>,
     bool: Decode<'r, R::Database> + Type<R::Database>,
 {
-    let err = query_error(kind);
-    let request_id: String = row.try_get("request_id").map_err(err)?;
-    let corrupt = |column: &'static str, reason: String| StoreError::Corrupt {
-        kind,
-        request_id: request_id.clone(),
-        column,
-        reason,
-    };
-    let status: i32 = row.try_get("status").map_err(err)?;
-    let status = u16::try_from(status).map_err(|_| corrupt("status", status.to_string()))?;
-    let json =
-        |column: &'static str| -> Result<String, StoreError> { row.try_get(column).map_err(err) };
-    let attempts =
-        serde_json::from_str(&json("attempts")?).map_err(|e| corrupt("attempts", e.to_string()))?;
-    let guardrail_actions = serde_json::from_str(&json("guardrail_actions")?)
-        .map_err(|e| corrupt("guardrail_actions", e.to_string()))?;
-    let tags = serde_json::from_str(&json("tags")?).map_err(|e| corrupt("tags", e.to_string()))?;
-    let count = |column: &str| -> Result<u64, StoreError> {
-        let n: i64 = row.try_get(column).map_err(err)?;
-        Ok(u64::try_from(n).unwrap_or(0))
-    };
+    let c = Columns::new(row, kind)?;
+    let status: i32 = c.get("status")?;
+    let status = u16::try_from(status).map_err(|_| c.corrupt("status", status.to_string()))?;
     Ok(StoredRequest {
-        started_at_ms: row.try_get("started_at_ms").map_err(err)?,
-        endpoint: row.try_get("endpoint").map_err(err)?,
-        dialect: row.try_get("dialect").map_err(err)?,
-        key_id: row.try_get("key_id").map_err(err)?,
-        user: row.try_get("user_id").map_err(err)?,
-        team: row.try_get("team").map_err(err)?,
-        feature: row.try_get("feature").map_err(err)?,
-        tags,
-        requested_model: row.try_get("requested_model").map_err(err)?,
-        route: row.try_get("route").map_err(err)?,
-        provider: row.try_get("provider").map_err(err)?,
-        model: row.try_get("model").map_err(err)?,
-        upstream_model: row.try_get("upstream_model").map_err(err)?,
-        stream: row.try_get("stream").map_err(err)?,
+        started_at_ms: c.get("started_at_ms")?,
+        endpoint: c.get("endpoint")?,
+        dialect: c.get("dialect")?,
+        key_id: c.get("key_id")?,
+        user: c.get("user_id")?,
+        team: c.get("team")?,
+        feature: c.get("feature")?,
+        tags: c.json("tags")?,
+        requested_model: c.get("requested_model")?,
+        route: c.get("route")?,
+        provider: c.get("provider")?,
+        model: c.get("model")?,
+        upstream_model: c.get("upstream_model")?,
+        stream: c.get("stream")?,
         status,
-        error_code: row.try_get("error_code").map_err(err)?,
-        admission: row.try_get("admission").map_err(err)?,
-        prompt_tokens: count("prompt_tokens")?,
-        completion_tokens: count("completion_tokens")?,
-        cached_tokens: count("cached_tokens")?,
-        usage_estimated: row.try_get("usage_estimated").map_err(err)?,
-        cost_usd: row.try_get("cost_usd").map_err(err)?,
-        cache_hit: row.try_get("cache_hit").map_err(err)?,
-        cache_saved_usd: row.try_get("cache_saved_usd").map_err(err)?,
-        latency_ms: row.try_get("latency_ms").map_err(err)?,
-        ttft_ms: row.try_get("ttft_ms").map_err(err)?,
-        attempts,
-        guardrail_actions,
-        client_disconnected: row.try_get("client_disconnected").map_err(err)?,
-        downgraded_from: row.try_get("downgraded_from").map_err(err)?,
-        trace_id: row.try_get("trace_id").map_err(err)?,
-        request_body: row.try_get("request_body").map_err(err)?,
-        response_body: row.try_get("response_body").map_err(err)?,
-        feedback_score: row.try_get("feedback_score").map_err(err)?,
-        feedback_comment: row.try_get("feedback_comment").map_err(err)?,
-        request_id,
+        error_code: c.get("error_code")?,
+        admission: c.get("admission")?,
+        prompt_tokens: c.count("prompt_tokens")?,
+        completion_tokens: c.count("completion_tokens")?,
+        cached_tokens: c.count("cached_tokens")?,
+        usage_estimated: c.get("usage_estimated")?,
+        cost_usd: c.get("cost_usd")?,
+        cache_hit: c.get("cache_hit")?,
+        cache_saved_usd: c.get("cache_saved_usd")?,
+        latency_ms: c.get("latency_ms")?,
+        ttft_ms: c.get("ttft_ms")?,
+        attempts: c.json("attempts")?,
+        guardrail_actions: c.json("guardrail_actions")?,
+        client_disconnected: c.get("client_disconnected")?,
+        downgraded_from: c.get("downgraded_from")?,
+        trace_id: c.get("trace_id")?,
+        request_body: c.get("request_body")?,
+        response_body: c.get("response_body")?,
+        feedback_score: c.get("feedback_score")?,
+        feedback_comment: c.get("feedback_comment")?,
+        request_id: c.request_id,
     })
 }

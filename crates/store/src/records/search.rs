@@ -13,7 +13,7 @@ use serde::Serialize;
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use super::query_error;
-use super::read::StoredAttempt;
+use super::read::{Columns, StoredAttempt};
 use crate::db::{Database, POSTGRES, SQLITE};
 use crate::error::StoreError;
 
@@ -405,53 +405,41 @@ where
     f64: Decode<'r, R::Database> + Type<R::Database>,
     bool: Decode<'r, R::Database> + Type<R::Database>,
 {
-    let err = query_error(kind);
-    let request_id: String = row.try_get("request_id").map_err(err)?;
-    let at_ms: i64 = row.try_get("started_at_ms").map_err(err)?;
-    let attempts_json: String = row.try_get("attempts").map_err(err)?;
-    let attempts: Vec<StoredAttempt> =
-        serde_json::from_str(&attempts_json).map_err(|e| StoreError::Corrupt {
-            kind,
-            request_id: request_id.clone(),
-            column: "attempts",
-            reason: e.to_string(),
-        })?;
-    let status: i32 = row.try_get("status").map_err(err)?;
-    let count = |column: &str| -> Result<u64, StoreError> {
-        let n: i64 = row.try_get(column).map_err(err)?;
-        Ok(u64::try_from(n).unwrap_or(0))
-    };
+    let c = Columns::new(row, kind)?;
+    let at_ms: i64 = c.get("started_at_ms")?;
+    let attempts: Vec<StoredAttempt> = c.json("attempts")?;
+    let status: i32 = c.get("status")?;
     let first_model = attempts.first().map(|a| a.model.as_str());
     Ok(RequestRow {
         cursor: Cursor {
             started_at_ms: at_ms,
-            request_id: request_id.clone(),
+            request_id: c.request_id.clone(),
         }
         .encode(),
         at_ms,
-        key_id: row.try_get("key_id").map_err(err)?,
-        user: row.try_get("user_id").map_err(err)?,
-        team: row.try_get("team").map_err(err)?,
-        feature: row.try_get("feature").map_err(err)?,
-        route: row.try_get("route").map_err(err)?,
-        model: row.try_get("served_model").map_err(err)?,
-        provider: row.try_get("provider").map_err(err)?,
+        key_id: c.get("key_id")?,
+        user: c.get("user_id")?,
+        team: c.get("team")?,
+        feature: c.get("feature")?,
+        route: c.get("route")?,
+        model: c.get("served_model")?,
+        provider: c.get("provider")?,
         status: u16::try_from(status).unwrap_or(0),
-        error_code: row.try_get("error_code").map_err(err)?,
+        error_code: c.get("error_code")?,
         error_class: attempts.iter().rev().find_map(|a| a.error_class.clone()),
-        prompt_tokens: count("prompt_tokens")?,
-        completion_tokens: count("completion_tokens")?,
-        cost_usd: row.try_get("cost_usd").map_err(err)?,
-        latency_ms: row.try_get("latency_ms").map_err(err)?,
-        ttft_ms: row.try_get("ttft_ms").map_err(err)?,
-        cache_hit: row.try_get("cache_hit").map_err(err)?,
+        prompt_tokens: c.count("prompt_tokens")?,
+        completion_tokens: c.count("completion_tokens")?,
+        cost_usd: c.get("cost_usd")?,
+        latency_ms: c.get("latency_ms")?,
+        ttft_ms: c.get("ttft_ms")?,
+        cache_hit: c.get("cache_hit")?,
         fallbacks: attempts
             .iter()
             .filter(|a| Some(a.model.as_str()) != first_model)
             .count(),
         attempts: attempts.len(),
-        replay_of: row.try_get("replay_of").map_err(err)?,
-        request_id,
+        replay_of: c.get("replay_of")?,
+        request_id: c.request_id,
     })
 }
 
