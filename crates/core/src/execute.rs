@@ -144,71 +144,39 @@ pub async fn run<C: Call>(
     attempts: &mut Vec<AttemptRecord>,
     quotas: &dyn Quotas,
 ) -> Result<(C::Output, Arc<Deployment>, Option<QuotaHold>), GatewayError> {
-    let retry = &plan.retry;
-    let mut queue: VecDeque<Arc<Deployment>> = plan.targets.iter().cloned().collect();
-    let mut used_policy_fallbacks = false;
-    let mut last_error: Option<ProviderError> = None;
-    let mut skipped_open = Vec::new();
-    let mut over_quota: Option<GatewayError> = None;
-    let mut calls = 0u32;
-
-    'targets: while let Some(d) = queue.pop_front() {
-        let mut retries_here = 0u32;
-        // Keys of this target's pool tried after a 429 on another one.
-        let mut key_switches = 0usize;
+    let mut walk = Walk::new(plan, deadline);
+    'targets: while let Some(d) = walk.queue.pop_front() {
+        let mut here = OnTarget::default();
         loop {
-            if calls >= retry.max_attempts {
+            if walk.calls >= plan.retry.max_attempts {
                 break 'targets;
             }
             if tokio::time::Instant::now() >= deadline {
-                last_error = Some(deadline_error(&d));
+                walk.last_error = Some(deadline_error(&d));
                 break 'targets;
             }
-            if let Some(keys) = d.provider.keys()
-                && !keys.has_ready_key(&d.upstream_model)
-            {
-                if let crate::provider::KeyPick::AllBlocked(wait) = keys.pick(&d.upstream_model) {
-                    last_error = Some(keys.all_blocked_error(&d.provider_name, wait));
-                }
+            if !walk.may_call(&d) {
                 continue 'targets;
             }
             let h = health.deployment(&d.name);
-            let admit = h.admit(Instant::now());
-            if admit == Admit::No {
-                skipped_open.push(d.name.clone());
+            if h.admit(Instant::now()) == Admit::No {
+                walk.skipped_open.push(d.name.clone());
                 continue 'targets;
             }
             let quota = match quotas.enter(&d).await {
                 Ok(hold) => hold,
                 Err(e) => {
                     tracing::debug!(deployment = %d.name, "over its quota: {}", e.message);
-                    over_quota = Some(e);
+                    walk.over_quota = Some(e);
                     continue 'targets;
                 }
             };
-            calls += 1;
+            walk.calls += 1;
             let in_flight = h.start();
             let started = Instant::now();
-            let requested = std::mem::replace(request.model_mut(), d.upstream_model.clone());
-            let result = {
-                let call = request.call(&d, retry);
-                let limit = retry
-                    .attempt_timeout
-                    .map_or(deadline, |t| deadline.min((started + t).into()));
-                match tokio::time::timeout_at(limit, call).await {
-                    Ok(r) => r,
-                    Err(_) if limit < deadline => Err(ProviderError::new(
-                        ErrorClass::Timeout,
-                        &d.provider_name,
-                        "no response within attempt_timeout",
-                    )),
-                    Err(_) => Err(deadline_error(&d)),
-                }
-            };
-            *request.model_mut() = requested;
+            let result = call_once(request, &d, &plan.retry, deadline).await;
             drop(in_flight);
             let elapsed = started.elapsed();
-
             let e = match result {
                 Ok((output, first_byte)) => {
                     h.on_success(breaker, first_byte, elapsed);
@@ -227,106 +195,216 @@ pub async fn run<C: Call>(
                 // The deployment answered: it is alive, whatever it thought of the request.
                 h.on_success(breaker, elapsed, elapsed);
             }
-            tracing::debug!(
-                deployment = %d.name,
-                class = e.class.as_str(),
-                status = e.status,
-                "attempt failed: {}",
-                e.message
-            );
-            match e.class {
-                ErrorClass::InvalidRequest => return Err(e.into()),
-                ErrorClass::ContentPolicy => {
-                    if used_policy_fallbacks || plan.policy_fallbacks.is_empty() {
-                        return Err(e.into());
-                    }
-                    used_policy_fallbacks = true;
-                    queue = plan.policy_fallbacks.iter().cloned().collect();
-                }
-                ErrorClass::ContextLength => {
-                    let failed = d.context_window;
-                    let larger = |t: &Arc<Deployment>| match (t.context_window, failed) {
-                        (Some(w), Some(f)) => w > f,
-                        _ => false,
-                    };
-                    queue.retain(larger);
-                    for f in &plan.context_fallbacks {
-                        if larger(f) && !queue.iter().any(|q| Arc::ptr_eq(q, f)) {
-                            queue.push_back(f.clone());
-                        }
-                    }
-                    if queue.is_empty() {
-                        return Err(e.into());
-                    }
-                }
-                ErrorClass::RateLimited => {
-                    // Another key, while the pool has one this call has not used (the pick is
-                    // round-robin): a keyless provider, or a key whose Retry-After was 0 and is
-                    // "ready" again at once, must not bring the call straight back here while a
-                    // healthy fallback waits.
-                    let another_key = d.provider.keys().is_some_and(|k| {
-                        key_switches + 1 < k.len() && k.has_ready_key(&d.upstream_model)
-                    });
-                    let wait = e.retry_after.unwrap_or(retry.backoff);
-                    let last_resort = queue.is_empty() && !another_key;
-                    let can_wait = wait <= retry.max_retry_wait
-                        && tokio::time::Instant::now() + wait < deadline
-                        && retries_here < retry.retries_per_target;
-                    if another_key {
-                        key_switches += 1;
-                        last_error = Some(e);
-                        continue;
-                    }
-                    if last_resort && can_wait {
-                        retries_here += 1;
-                        tokio::time::sleep(wait).await;
-                        last_error = Some(e);
-                        continue;
-                    }
-                }
-                ErrorClass::Overloaded
-                | ErrorClass::Timeout
-                | ErrorClass::Connection
-                | ErrorClass::Protocol => {
-                    if retries_here < retry.retries_per_target {
-                        retries_here += 1;
-                        let pause = e
-                            .retry_after
-                            .filter(|w| *w <= retry.max_retry_wait)
-                            .unwrap_or_else(|| backoff(retry, retries_here));
-                        if tokio::time::Instant::now() + pause < deadline {
-                            tokio::time::sleep(pause).await;
-                            last_error = Some(e);
-                            continue;
-                        }
-                    }
-                }
-                ErrorClass::Auth | ErrorClass::Billing | ErrorClass::NotFound => {}
+            match walk.after_failure(&d, e, &mut here) {
+                Next::Fail(e) => return Err(e),
+                // A zero pause (another key of the pool) is no sleep: tokio's would wait a tick.
+                Next::Again(pause) if pause.is_zero() => {}
+                Next::Again(pause) => tokio::time::sleep(pause).await,
+                Next::Target => continue 'targets,
             }
-            last_error = Some(e);
-            continue 'targets;
+        }
+    }
+    Err(walk.into_error())
+}
+
+/// One attempt on `d`, within the attempt timeout and the request's deadline.
+async fn call_once<C: Call>(
+    request: &mut C,
+    d: &Deployment,
+    retry: &RetryConfig,
+    deadline: tokio::time::Instant,
+) -> Result<(C::Output, Duration), ProviderError> {
+    let limit = retry
+        .attempt_timeout
+        .map_or(deadline, |t| deadline.min(tokio::time::Instant::now() + t));
+    let requested = std::mem::replace(request.model_mut(), d.upstream_model.clone());
+    let result = match tokio::time::timeout_at(limit, request.call(d, retry)).await {
+        Ok(r) => r,
+        Err(_) if limit < deadline => Err(ProviderError::new(
+            ErrorClass::Timeout,
+            &d.provider_name,
+            "no response within attempt_timeout",
+        )),
+        Err(_) => Err(deadline_error(d)),
+    };
+    *request.model_mut() = requested;
+    result
+}
+
+/// Where a call is along its plan: the targets still to try and what stopped the others.
+struct Walk<'p> {
+    plan: &'p Plan,
+    deadline: tokio::time::Instant,
+    queue: VecDeque<Arc<Deployment>>,
+    used_policy_fallbacks: bool,
+    last_error: Option<ProviderError>,
+    skipped_open: Vec<String>,
+    over_quota: Option<GatewayError>,
+    calls: u32,
+}
+
+/// What has been tried on the current target.
+#[derive(Default)]
+struct OnTarget {
+    retries: u32,
+    /// Keys of this target's pool tried after a 429 on another one.
+    key_switches: usize,
+}
+
+/// What follows a failed attempt.
+enum Next {
+    /// The same target again, after this pause.
+    Again(Duration),
+    /// The next target in the queue.
+    Target,
+    /// No other target will do: this is the answer.
+    Fail(GatewayError),
+}
+
+impl<'p> Walk<'p> {
+    fn new(plan: &'p Plan, deadline: tokio::time::Instant) -> Walk<'p> {
+        Walk {
+            plan,
+            deadline,
+            queue: plan.targets.iter().cloned().collect(),
+            used_policy_fallbacks: false,
+            last_error: None,
+            skipped_open: Vec::new(),
+            over_quota: None,
+            calls: 0,
         }
     }
 
-    Err(match (last_error, over_quota) {
-        (Some(e), _) => e.into(),
-        (None, Some(quota)) => quota,
-        (None, None) if !skipped_open.is_empty() => GatewayError::new(
-            503,
-            "upstream_error",
-            "all_targets_unavailable",
-            format!(
-                "every target is unavailable: the circuit breakers of {} are open; retry shortly",
-                skipped_open.join(", ")
+    /// Whether `d`'s provider has a key ready for it (a keyless provider always does).
+    fn may_call(&mut self, d: &Deployment) -> bool {
+        let Some(keys) = d.provider.keys() else {
+            return true;
+        };
+        if keys.has_ready_key(&d.upstream_model) {
+            return true;
+        }
+        if let crate::provider::KeyPick::AllBlocked(wait) = keys.pick(&d.upstream_model) {
+            self.last_error = Some(keys.all_blocked_error(&d.provider_name, wait));
+        }
+        false
+    }
+
+    /// The next step after `e` on `d`, by its class (the table at the top of this module).
+    fn after_failure(&mut self, d: &Deployment, e: ProviderError, here: &mut OnTarget) -> Next {
+        tracing::debug!(
+            deployment = %d.name,
+            class = e.class.as_str(),
+            status = e.status,
+            "attempt failed: {}",
+            e.message
+        );
+        let next = match e.class {
+            ErrorClass::InvalidRequest => return Next::Fail(e.into()),
+            ErrorClass::ContentPolicy => {
+                if self.used_policy_fallbacks || self.plan.policy_fallbacks.is_empty() {
+                    return Next::Fail(e.into());
+                }
+                self.used_policy_fallbacks = true;
+                self.queue = self.plan.policy_fallbacks.iter().cloned().collect();
+                Next::Target
+            }
+            ErrorClass::ContextLength => {
+                self.keep_larger_than(d);
+                if self.queue.is_empty() {
+                    return Next::Fail(e.into());
+                }
+                Next::Target
+            }
+            ErrorClass::RateLimited => self.after_rate_limit(d, &e, here),
+            ErrorClass::Overloaded
+            | ErrorClass::Timeout
+            | ErrorClass::Connection
+            | ErrorClass::Protocol => self.after_transient(&e, here),
+            ErrorClass::Auth | ErrorClass::Billing | ErrorClass::NotFound => Next::Target,
+        };
+        self.last_error = Some(e);
+        next
+    }
+
+    /// After a context-length error: only targets (and context-window fallbacks) with a larger
+    /// window than `failed`'s remain.
+    fn keep_larger_than(&mut self, failed: &Deployment) {
+        let failed = failed.context_window;
+        let larger = |t: &Arc<Deployment>| match (t.context_window, failed) {
+            (Some(w), Some(f)) => w > f,
+            _ => false,
+        };
+        self.queue.retain(larger);
+        for f in &self.plan.context_fallbacks {
+            if larger(f) && !self.queue.iter().any(|q| Arc::ptr_eq(q, f)) {
+                self.queue.push_back(f.clone());
+            }
+        }
+    }
+
+    fn after_rate_limit(&self, d: &Deployment, e: &ProviderError, here: &mut OnTarget) -> Next {
+        let retry = &self.plan.retry;
+        // Another key, while the pool has one this call has not used (the pick is round-robin):
+        // a keyless provider, or a key whose Retry-After was 0 and is "ready" again at once,
+        // must not bring the call straight back here while a healthy fallback waits.
+        let another_key = d
+            .provider
+            .keys()
+            .is_some_and(|k| here.key_switches + 1 < k.len() && k.has_ready_key(&d.upstream_model));
+        if another_key {
+            here.key_switches += 1;
+            return Next::Again(Duration::ZERO);
+        }
+        let wait = e.retry_after.unwrap_or(retry.backoff);
+        let can_wait = wait <= retry.max_retry_wait
+            && tokio::time::Instant::now() + wait < self.deadline
+            && here.retries < retry.retries_per_target;
+        if self.queue.is_empty() && can_wait {
+            here.retries += 1;
+            return Next::Again(wait);
+        }
+        Next::Target
+    }
+
+    fn after_transient(&self, e: &ProviderError, here: &mut OnTarget) -> Next {
+        let retry = &self.plan.retry;
+        if here.retries >= retry.retries_per_target {
+            return Next::Target;
+        }
+        here.retries += 1;
+        let pause = e
+            .retry_after
+            .filter(|w| *w <= retry.max_retry_wait)
+            .unwrap_or_else(|| backoff(retry, here.retries));
+        if tokio::time::Instant::now() + pause < self.deadline {
+            Next::Again(pause)
+        } else {
+            Next::Target
+        }
+    }
+
+    /// The answer when no target served.
+    fn into_error(self) -> GatewayError {
+        match (self.last_error, self.over_quota) {
+            (Some(e), _) => e.into(),
+            (None, Some(quota)) => quota,
+            (None, None) if !self.skipped_open.is_empty() => GatewayError::new(
+                503,
+                "upstream_error",
+                "all_targets_unavailable",
+                format!(
+                    "every target is unavailable: the circuit breakers of {} are open; retry shortly",
+                    self.skipped_open.join(", ")
+                ),
             ),
-        ),
-        (None, None) => GatewayError::new(
-            503,
-            "upstream_error",
-            "no_attempt_possible",
-            "no target could be tried within the request's attempt budget",
-        ),
-    })
+            (None, None) => GatewayError::new(
+                503,
+                "upstream_error",
+                "no_attempt_possible",
+                "no target could be tried within the request's attempt budget",
+            ),
+        }
+    }
 }
 
 /// Exponential backoff with full jitter: a random pause in [0, min(max, base × 2^(n-1))].
