@@ -444,6 +444,34 @@ pub struct Delta {
     pub extra: Extra,
 }
 
+impl Delta {
+    /// A piece of the answer's text.
+    pub fn text(text: String) -> Delta {
+        Delta {
+            content: Some(text),
+            ..Default::default()
+        }
+    }
+
+    /// One fragment of one tool call.
+    pub fn tool_call(call: ToolCallDelta) -> Delta {
+        Delta {
+            tool_calls: Some(vec![call]),
+            ..Default::default()
+        }
+    }
+
+    /// A piece of the model's reasoning, as `reasoning_content` (the field OpenAI-compatible
+    /// servers stream it in).
+    pub fn reasoning(text: String) -> Delta {
+        let mut delta = Delta::default();
+        delta
+            .extra
+            .insert("reasoning_content".into(), Value::String(text));
+        delta
+    }
+}
+
 /// A fragment of a streamed tool call: the first carries `id`, `type` and the function name,
 /// the following ones pieces of the arguments string.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -455,6 +483,34 @@ pub struct ToolCallDelta {
     pub kind: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function: Option<FunctionCallDelta>,
+}
+
+impl ToolCallDelta {
+    /// A function call's first fragment: its id and name, and its arguments so far.
+    pub fn start(index: u32, id: Option<String>, name: Option<String>, arguments: String) -> Self {
+        ToolCallDelta {
+            index,
+            id,
+            kind: Some("function".into()),
+            function: Some(FunctionCallDelta {
+                name,
+                arguments: Some(arguments),
+            }),
+        }
+    }
+
+    /// A later fragment: more of the arguments.
+    pub fn arguments(index: u32, fragment: String) -> Self {
+        ToolCallDelta {
+            index,
+            id: None,
+            kind: None,
+            function: Some(FunctionCallDelta {
+                name: None,
+                arguments: Some(fragment),
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -13,9 +13,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures_util::{Stream, StreamExt, stream};
-use serde_json::Value;
 use switchyard_wire::anthropic::{self as a, BlockDelta, StreamEvent};
-use switchyard_wire::openai::{ChatCompletionChunk, Delta, FunctionCallDelta, Role, ToolCallDelta};
+use switchyard_wire::openai::{ChatCompletionChunk, Delta, Role, ToolCallDelta};
 use switchyard_wire::sse;
 
 use super::translate;
@@ -75,66 +74,11 @@ impl Translator {
             StreamEvent::ContentBlockStart {
                 index,
                 content_block,
-            } => match content_block {
-                a::ContentBlock::ToolUse { id, name, .. } => {
-                    let k = self.tool_calls;
-                    self.tool_calls += 1;
-                    self.tool_index.insert(index, k);
-                    Some(self.tool_chunk(ToolCallDelta {
-                        index: k,
-                        id: Some(id),
-                        kind: Some("function".into()),
-                        function: Some(FunctionCallDelta {
-                            name: Some(name),
-                            arguments: Some(String::new()),
-                        }),
-                    }))
-                }
-                a::ContentBlock::Text { text, .. } if !text.is_empty() => {
-                    Some(self.text_chunk(text))
-                }
-                _ => None,
-            },
-            StreamEvent::ContentBlockDelta { index, delta } => match delta {
-                BlockDelta::TextDelta { text } => Some(self.text_chunk(text)),
-                BlockDelta::InputJsonDelta { partial_json } => {
-                    // Input of a block that is not a client tool call (a server tool such as
-                    // web search, which Anthropic runs itself) is not the client's business.
-                    let Some(&k) = self.tool_index.get(&index) else {
-                        return Ok(None);
-                    };
-                    Some(self.tool_chunk(ToolCallDelta {
-                        index: k,
-                        id: None,
-                        kind: None,
-                        function: Some(FunctionCallDelta {
-                            name: None,
-                            arguments: Some(partial_json),
-                        }),
-                    }))
-                }
-                BlockDelta::ThinkingDelta { thinking } => {
-                    let mut delta = Delta::default();
-                    delta
-                        .extra
-                        .insert("reasoning_content".into(), Value::String(thinking));
-                    Some(self.chunk(delta))
-                }
-                BlockDelta::SignatureDelta { .. } | BlockDelta::Unknown => None,
-            },
+            } => self.on_block_start(index, content_block),
+            StreamEvent::ContentBlockDelta { index, delta } => self.on_block_delta(index, delta),
             StreamEvent::MessageDelta { delta, usage } => {
                 if let Some(u) = usage {
-                    // `output_tokens` is cumulative; newer responses repeat the input counts.
-                    self.usage.output_tokens = u.output_tokens;
-                    if u.input_tokens > 0 {
-                        self.usage.input_tokens = u.input_tokens;
-                    }
-                    if u.cache_read_input_tokens.is_some() {
-                        self.usage.cache_read_input_tokens = u.cache_read_input_tokens;
-                    }
-                    if u.cache_creation_input_tokens.is_some() {
-                        self.usage.cache_creation_input_tokens = u.cache_creation_input_tokens;
-                    }
+                    self.add_usage(&u);
                 }
                 let reason =
                     translate::finish_reason(delta.stop_reason.as_deref().unwrap_or("end_turn"));
@@ -149,28 +93,59 @@ impl Translator {
                 chunk.usage = Some(translate::usage(&self.usage));
                 Some(chunk)
             }
-            StreamEvent::Error { error } => {
-                let status = match error.kind.as_str() {
-                    "overloaded_error" => 529,
-                    "rate_limit_error" => 429,
-                    "api_error" => 500,
-                    "timeout_error" => 504,
-                    "authentication_error" => 401,
-                    "permission_error" => 403,
-                    "not_found_error" => 404,
-                    "request_too_large" => 413,
-                    _ => 400,
-                };
-                let mut e = ProviderError::new(
-                    ErrorClass::from_http(status, &error.kind, &error.message),
-                    provider,
-                    error.message,
-                );
-                e.upstream_code = Some(error.kind);
-                return Err(e);
-            }
+            StreamEvent::Error { error } => return Err(stream_error(provider, error)),
             StreamEvent::ContentBlockStop { .. } | StreamEvent::Ping | StreamEvent::Unknown => None,
         })
+    }
+
+    /// A content block opens: a client tool call starts (its id and name), text may start.
+    fn on_block_start(
+        &mut self,
+        index: u32,
+        block: a::ContentBlock,
+    ) -> Option<ChatCompletionChunk> {
+        match block {
+            a::ContentBlock::ToolUse { id, name, .. } => {
+                let k = self.tool_calls;
+                self.tool_calls += 1;
+                self.tool_index.insert(index, k);
+                let start = ToolCallDelta::start(k, Some(id), Some(name), String::new());
+                Some(self.chunk(Delta::tool_call(start)))
+            }
+            a::ContentBlock::Text { text, .. } if !text.is_empty() => {
+                Some(self.chunk(Delta::text(text)))
+            }
+            _ => None,
+        }
+    }
+
+    fn on_block_delta(&mut self, index: u32, delta: BlockDelta) -> Option<ChatCompletionChunk> {
+        match delta {
+            BlockDelta::TextDelta { text } => Some(self.chunk(Delta::text(text))),
+            BlockDelta::InputJsonDelta { partial_json } => {
+                // Input of a block that is not a client tool call (a server tool such as
+                // web search, which Anthropic runs itself) is not the client's business.
+                let &k = self.tool_index.get(&index)?;
+                Some(self.chunk(Delta::tool_call(ToolCallDelta::arguments(k, partial_json))))
+            }
+            BlockDelta::ThinkingDelta { thinking } => Some(self.chunk(Delta::reasoning(thinking))),
+            BlockDelta::SignatureDelta { .. } | BlockDelta::Unknown => None,
+        }
+    }
+
+    /// `message_delta`'s usage: `output_tokens` is cumulative; newer responses repeat the
+    /// input counts.
+    fn add_usage(&mut self, u: &a::Usage) {
+        self.usage.output_tokens = u.output_tokens;
+        if u.input_tokens > 0 {
+            self.usage.input_tokens = u.input_tokens;
+        }
+        if u.cache_read_input_tokens.is_some() {
+            self.usage.cache_read_input_tokens = u.cache_read_input_tokens;
+        }
+        if u.cache_creation_input_tokens.is_some() {
+            self.usage.cache_creation_input_tokens = u.cache_creation_input_tokens;
+        }
     }
 
     /// A chunk with no choices: carries the frame of an event that means nothing to the
@@ -183,20 +158,6 @@ impl Translator {
 
     fn chunk(&self, delta: Delta) -> ChatCompletionChunk {
         ChatCompletionChunk::with_delta(&self.id, self.created, &self.model, delta)
-    }
-
-    fn text_chunk(&self, text: String) -> ChatCompletionChunk {
-        self.chunk(Delta {
-            content: Some(text),
-            ..Default::default()
-        })
-    }
-
-    fn tool_chunk(&self, call: ToolCallDelta) -> ChatCompletionChunk {
-        self.chunk(Delta {
-            tool_calls: Some(vec![call]),
-            ..Default::default()
-        })
     }
 }
 
@@ -258,4 +219,26 @@ pub fn chunks(
             }
         }
     }))
+}
+
+/// An `error` event after HTTP 200, classified by the status its type stands for.
+fn stream_error(provider: &str, error: a::ErrorInfo) -> ProviderError {
+    let status = match error.kind.as_str() {
+        "overloaded_error" => 529,
+        "rate_limit_error" => 429,
+        "api_error" => 500,
+        "timeout_error" => 504,
+        "authentication_error" => 401,
+        "permission_error" => 403,
+        "not_found_error" => 404,
+        "request_too_large" => 413,
+        _ => 400,
+    };
+    let mut e = ProviderError::new(
+        ErrorClass::from_http(status, &error.kind, &error.message),
+        provider,
+        error.message,
+    );
+    e.upstream_code = Some(error.kind);
+    e
 }

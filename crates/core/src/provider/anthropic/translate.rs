@@ -16,7 +16,7 @@ use serde_json::Value;
 use switchyard_wire::anthropic as a;
 use switchyard_wire::openai::{
     ChatCompletionRequest, ChatCompletionResponse, ChatMessage, Choice, ContentPart, Extra,
-    FunctionCall, MessageContent, ResponseMessage, Role, ToolCall, ToolChoice, Usage,
+    FunctionCall, MessageContent, ResponseMessage, Role, Tool, ToolCall, ToolChoice, Usage,
 };
 
 /// Anthropic-only parameters a client may put in an OpenAI request to reach Claude.
@@ -33,6 +33,43 @@ pub fn to_messages_request(
     req: &ChatCompletionRequest,
     default_max_tokens: u32,
 ) -> Result<a::MessagesRequest, String> {
+    let (system, messages) = conversation(req)?;
+    let tools = req
+        .tools
+        .as_ref()
+        .map(|tools| tools.iter().map(tool).collect::<Vec<_>>());
+    let tool_choice = tool_choice(req, tools.is_some())?;
+    let mut extra = Extra::new();
+    for key in PASS_THROUGH {
+        if let Some(v) = req.extra.get(*key) {
+            extra.insert((*key).to_owned(), v.clone());
+        }
+    }
+    Ok(a::MessagesRequest {
+        model: req.model.clone(),
+        messages,
+        system,
+        max_tokens: req.output_token_limit().unwrap_or(default_max_tokens),
+        stop_sequences: req.stop.as_ref().map(|s| s.to_vec()),
+        temperature: req.temperature.map(|t| t.clamp(0.0, 1.0)),
+        top_p: req.top_p,
+        top_k: None,
+        stream: req.stream.filter(|s| *s),
+        tools,
+        tool_choice,
+        metadata: req
+            .user
+            .as_ref()
+            .map(|u| serde_json::json!({ "user_id": u })),
+        extra,
+    })
+}
+
+/// The system prompt (system and developer messages, wherever they are) and the messages, with
+/// consecutive turns of one role joined and tool results as user turns.
+fn conversation(
+    req: &ChatCompletionRequest,
+) -> Result<(Option<a::SystemPrompt>, Vec<a::Message>), String> {
     let mut system: Vec<a::ContentBlock> = Vec::new();
     let mut messages: Vec<a::Message> = Vec::new();
     for (i, m) in req.messages.iter().enumerate() {
@@ -74,74 +111,56 @@ pub fn to_messages_request(
         ] => Some(a::SystemPrompt::Text(text.clone())),
         _ => Some(a::SystemPrompt::Blocks(system)),
     };
-    let tools =
-        req.tools.as_ref().map(|tools| {
-            tools
-                .iter()
-                .map(|t| a::Tool {
-                    name: t.function.name.clone(),
-                    kind: None,
-                    description: t.function.description.clone(),
-                    input_schema: Some(t.function.parameters.clone().unwrap_or_else(
-                        || serde_json::json!({"type": "object", "properties": {}}),
-                    )),
-                    extra: Extra::new(),
-                })
-                .collect::<Vec<_>>()
-        });
+    Ok((system, messages))
+}
+
+/// A function tool as Anthropic declares it (a tool without parameters takes an empty object).
+fn tool(t: &Tool) -> a::Tool {
+    a::Tool {
+        name: t.function.name.clone(),
+        kind: None,
+        description: t.function.description.clone(),
+        input_schema: Some(
+            t.function
+                .parameters
+                .clone()
+                .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}})),
+        ),
+        extra: Extra::new(),
+    }
+}
+
+/// `tool_choice` in Anthropic's terms (`required` is `any`), with `parallel_tool_calls: false`
+/// as `disable_parallel_tool_use`.
+fn tool_choice(
+    req: &ChatCompletionRequest,
+    has_tools: bool,
+) -> Result<Option<a::ToolChoice>, String> {
+    let choice = |kind: &str, name: Option<String>| a::ToolChoice {
+        kind: kind.into(),
+        name,
+        disable_parallel_tool_use: None,
+    };
     let mut tool_choice = match &req.tool_choice {
         None => None,
-        Some(ToolChoice::Mode(mode)) => Some(a::ToolChoice {
-            kind: match mode.as_str() {
+        Some(ToolChoice::Mode(mode)) => Some(choice(
+            match mode.as_str() {
                 "auto" => "auto",
                 "none" => "none",
                 "required" => "any",
                 other => return Err(format!("tool_choice: unknown value \"{other}\"")),
-            }
-            .into(),
-            name: None,
-            disable_parallel_tool_use: None,
-        }),
-        Some(ToolChoice::Named(named)) => Some(a::ToolChoice {
-            kind: "tool".into(),
-            name: Some(named.function.name.clone()),
-            disable_parallel_tool_use: None,
-        }),
+            },
+            None,
+        )),
+        Some(ToolChoice::Named(named)) => Some(choice("tool", Some(named.function.name.clone()))),
     };
-    if req.parallel_tool_calls == Some(false) && tools.is_some() {
-        let choice = tool_choice.get_or_insert_with(|| a::ToolChoice {
-            kind: "auto".into(),
-            name: None,
-            disable_parallel_tool_use: None,
-        });
+    if req.parallel_tool_calls == Some(false) && has_tools {
+        let choice = tool_choice.get_or_insert_with(|| choice("auto", None));
         if choice.kind != "none" {
             choice.disable_parallel_tool_use = Some(true);
         }
     }
-    let mut extra = Extra::new();
-    for key in PASS_THROUGH {
-        if let Some(v) = req.extra.get(*key) {
-            extra.insert((*key).to_owned(), v.clone());
-        }
-    }
-    Ok(a::MessagesRequest {
-        model: req.model.clone(),
-        messages,
-        system,
-        max_tokens: req.output_token_limit().unwrap_or(default_max_tokens),
-        stop_sequences: req.stop.as_ref().map(|s| s.to_vec()),
-        temperature: req.temperature.map(|t| t.clamp(0.0, 1.0)),
-        top_p: req.top_p,
-        top_k: None,
-        stream: req.stream.filter(|s| *s),
-        tools,
-        tool_choice,
-        metadata: req
-            .user
-            .as_ref()
-            .map(|u| serde_json::json!({ "user_id": u })),
-        extra,
-    })
+    Ok(tool_choice)
 }
 
 /// Appends blocks to the last message when it has the same role, else starts a new message.

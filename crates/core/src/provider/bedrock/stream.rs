@@ -19,9 +19,8 @@ use aws_smithy_eventstream::frame::{DecodedFrame, MessageFrameDecoder};
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt, stream};
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 use switchyard_wire::bedrock as b;
-use switchyard_wire::openai::{ChatCompletionChunk, Delta, FunctionCallDelta, Role, ToolCallDelta};
+use switchyard_wire::openai::{ChatCompletionChunk, Delta, Role, ToolCallDelta};
 
 use super::translate;
 use crate::error::{ErrorClass, ProviderError};
@@ -281,54 +280,27 @@ impl Translator {
         let k = self.tool_calls;
         self.tool_calls += 1;
         self.tool_index.insert(block, k);
-        self.tool_chunk(ToolCallDelta {
-            index: k,
-            id: Some(start.tool_use_id),
-            kind: Some("function".into()),
-            function: Some(FunctionCallDelta {
-                name: Some(start.name),
-                arguments: Some(String::new()),
-            }),
-        })
+        let call =
+            ToolCallDelta::start(k, Some(start.tool_use_id), Some(start.name), String::new());
+        self.chunk(Delta::tool_call(call))
     }
 
     fn on_delta(&mut self, event: b::ContentBlockDeltaEvent) -> Option<ChatCompletionChunk> {
         let delta = event.delta;
         if let Some(text) = delta.text {
-            return Some(self.chunk(Delta {
-                content: Some(text),
-                ..Default::default()
-            }));
+            return Some(self.chunk(Delta::text(text)));
         }
         if let Some(tool) = delta.tool_use {
             // Input of a block that never announced a tool call has no call to belong to.
             let &k = self.tool_index.get(&event.content_block_index)?;
-            return Some(self.tool_chunk(ToolCallDelta {
-                index: k,
-                id: None,
-                kind: None,
-                function: Some(FunctionCallDelta {
-                    name: None,
-                    arguments: Some(tool.input),
-                }),
-            }));
+            return Some(self.chunk(Delta::tool_call(ToolCallDelta::arguments(k, tool.input))));
         }
         let text = delta.reasoning_content.and_then(|r| r.text)?;
-        let mut out = Delta::default();
-        out.extra
-            .insert("reasoning_content".into(), Value::String(text));
-        Some(self.chunk(out))
+        Some(self.chunk(Delta::reasoning(text)))
     }
 
     fn chunk(&self, delta: Delta) -> ChatCompletionChunk {
         ChatCompletionChunk::with_delta(&self.id, self.created, &self.model, delta)
-    }
-
-    fn tool_chunk(&self, call: ToolCallDelta) -> ChatCompletionChunk {
-        self.chunk(Delta {
-            tool_calls: Some(vec![call]),
-            ..Default::default()
-        })
     }
 }
 

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use futures_util::{Stream, StreamExt, stream};
 use serde_json::Value;
 use switchyard_wire::gemini as g;
-use switchyard_wire::openai::{ChatCompletionChunk, Delta, FunctionCallDelta, Role, ToolCallDelta};
+use switchyard_wire::openai::{ChatCompletionChunk, Delta, Role, ToolCallDelta};
 use switchyard_wire::sse;
 
 use super::translate;
@@ -145,29 +145,15 @@ impl Translator {
             let arguments = call
                 .args
                 .unwrap_or_else(|| Value::Object(Default::default()));
-            return Some(Delta {
-                tool_calls: Some(vec![ToolCallDelta {
-                    index: k,
-                    id: Some(translate::tool_call_id(part.thought_signature.as_deref())),
-                    kind: Some("function".into()),
-                    function: Some(FunctionCallDelta {
-                        name: Some(call.name),
-                        arguments: Some(arguments.to_string()),
-                    }),
-                }]),
-                ..Default::default()
-            });
+            let id = translate::tool_call_id(part.thought_signature.as_deref());
+            let start = ToolCallDelta::start(k, Some(id), Some(call.name), arguments.to_string());
+            return Some(Delta::tool_call(start));
         }
         let text = part.text.filter(|t| !t.is_empty())?;
-        let mut delta = Delta::default();
-        if part.thought == Some(true) {
-            delta
-                .extra
-                .insert("reasoning_content".into(), Value::String(text));
-        } else {
-            delta.content = Some(text);
-        }
-        Some(delta)
+        Some(match part.thought {
+            Some(true) => Delta::reasoning(text),
+            _ => Delta::text(text),
+        })
     }
 
     /// The end of the body: the usage chunk, or an error if no candidate finished.

@@ -20,7 +20,7 @@ use futures_util::{Stream, StreamExt, stream};
 use serde_json::{Value, json};
 use switchyard_wire::openai::{
     ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, Choice, Delta, Extra,
-    FunctionCall, FunctionCallDelta, ResponseMessage, Role, ToolCall, ToolCallDelta, Usage,
+    FunctionCall, ResponseMessage, Role, ToolCall, ToolCallDelta, Usage,
 };
 use switchyard_wire::responses::{self as r, StreamEvent};
 use switchyard_wire::sse;
@@ -141,21 +141,11 @@ impl Translator {
                 self.tool_calls += 1;
                 self.tool_index.insert(output_index, k);
                 let arguments = item.arguments().unwrap_or_default().to_owned();
-                Some(self.tool_chunk(ToolCallDelta {
-                    index: k,
-                    id: item.call_id,
-                    kind: Some("function".into()),
-                    function: Some(FunctionCallDelta {
-                        name: item.name,
-                        arguments: Some(arguments),
-                    }),
-                }))
+                let start = ToolCallDelta::start(k, item.call_id, item.name, arguments);
+                Some(self.chunk(Delta::tool_call(start)))
             }
             StreamEvent::OutputTextDelta { delta } if !delta.is_empty() => {
-                Some(self.chunk(Delta {
-                    content: Some(delta),
-                    ..Default::default()
-                }))
+                Some(self.chunk(Delta::text(delta)))
             }
             StreamEvent::FunctionCallArgumentsDelta {
                 output_index,
@@ -164,15 +154,7 @@ impl Translator {
                 let Some(&k) = self.tool_index.get(&output_index) else {
                     return Ok(None);
                 };
-                Some(self.tool_chunk(ToolCallDelta {
-                    index: k,
-                    id: None,
-                    kind: None,
-                    function: Some(FunctionCallDelta {
-                        name: None,
-                        arguments: Some(delta),
-                    }),
-                }))
+                Some(self.chunk(Delta::tool_call(ToolCallDelta::arguments(k, delta))))
             }
             StreamEvent::Completed { response } | StreamEvent::Incomplete { response } => {
                 self.finished = true;
@@ -203,13 +185,6 @@ impl Translator {
 
     fn chunk(&self, delta: Delta) -> ChatCompletionChunk {
         ChatCompletionChunk::with_delta(&self.id, self.created, &self.model, delta)
-    }
-
-    fn tool_chunk(&self, call: ToolCallDelta) -> ChatCompletionChunk {
-        self.chunk(Delta {
-            tool_calls: Some(vec![call]),
-            ..Default::default()
-        })
     }
 }
 
