@@ -355,6 +355,56 @@ pub fn default_key_env(kind: &str) -> Option<&'static str> {
     })
 }
 
+/// A provider's `api_key`: the source's key (`key`, written as it is), else the variable an SDK
+/// would read, with `missing_note` on it; else none.
+pub fn put_api_key(s: &mut Map, kind: &str, key: Option<String>, missing_note: &str) {
+    match key {
+        Some(k) => {
+            s.put("api_key", Node::str(k));
+        }
+        None => {
+            if let Some(var) = default_key_env(kind) {
+                s.put_noted("api_key", Node::str(format!("${{{var}}}")), missing_note);
+            }
+        }
+    }
+}
+
+/// Bedrock's `aws` block from the source's region, access key id, secret and session token,
+/// named `from` there, each turned by `value`; nothing when the source has none of them.
+pub fn put_aws(s: &mut Map, t: &mut Section, from: [&str; 4], value: impl Fn(&str) -> String) {
+    let mut aws = Map::new();
+    let to = [
+        "region",
+        "access_key_id",
+        "secret_access_key",
+        "session_token",
+    ];
+    for (from, to) in from.into_iter().zip(to) {
+        if let Some(v) = t.take_str(from) {
+            aws.put(to, Node::str(value(&v)));
+        }
+    }
+    if !aws.is_empty() {
+        s.put("aws", aws);
+    }
+}
+
+/// Vertex's `vertex` block with the source's project and location, or the variables Google's
+/// tools read when it has none.
+pub fn vertex_block(project: Option<String>, location: Option<String>) -> Map {
+    let mut vertex = Map::new();
+    vertex.put(
+        "project",
+        Node::str(project.unwrap_or_else(|| "${VERTEXAI_PROJECT}".into())),
+    );
+    vertex.put(
+        "location",
+        Node::str(location.unwrap_or_else(|| "${VERTEXAI_LOCATION}".into())),
+    );
+    vertex
+}
+
 /// Context windows of well-known models, used when the source does not give one: Switchyard
 /// falls back on a context-length error only to a model with a larger known window.
 pub fn known_context_window(upstream: &str) -> Option<u32> {

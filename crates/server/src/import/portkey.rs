@@ -6,8 +6,8 @@
 use serde_json::Value;
 
 use super::{
-    Draft, Map, Node, Providers, Section, default_key_env, integer_weights, known_context_window,
-    literal, seconds, unique_name,
+    Draft, Map, Node, Providers, Section, integer_weights, known_context_window, literal,
+    put_api_key, put_aws, seconds, unique_name, vertex_block,
 };
 
 const CACHE: &str = "Switchyard's response cache is not built yet";
@@ -330,23 +330,19 @@ fn provider_settings(provider: &str, t: &mut Section, draft: &mut Draft) -> Opti
     if let Some(b) = base {
         s.put("base_url", Node::str(b));
     }
-    match t.take_str("api_key") {
-        Some(k) => {
-            s.put_noted(
-                "api_key",
-                Node::str(literal(&k)),
-                "copied from the source: consider reading it from the environment (${NAME})",
-            );
-        }
-        None => {
-            if let Some(var) = default_key_env(kind) {
-                s.put_noted(
-                    "api_key",
-                    Node::str(format!("${{{var}}}")),
-                    "the source has no key here (a virtual key or none): set this variable",
-                );
-            }
-        }
+    let key = t.take_str("api_key").map(|k| literal(&k));
+    let copied = key.is_some();
+    put_api_key(
+        &mut s,
+        kind,
+        key,
+        "the source has no key here (a virtual key or none): set this variable",
+    );
+    if copied {
+        s.note(
+            "api_key",
+            "copied from the source: consider reading it from the environment (${NAME})",
+        );
     }
     if kind == "azure" {
         let v = t
@@ -355,33 +351,16 @@ fn provider_settings(provider: &str, t: &mut Section, draft: &mut Draft) -> Opti
         s.put("api_version", Node::str(v));
     }
     if kind == "bedrock" {
-        let mut aws = Map::new();
-        for (from, to) in [
-            ("aws_region", "region"),
-            ("aws_access_key_id", "access_key_id"),
-            ("aws_secret_access_key", "secret_access_key"),
-            ("aws_session_token", "session_token"),
-        ] {
-            if let Some(v) = t.take_str(from) {
-                aws.put(to, Node::str(literal(&v)));
-            }
-        }
-        if !aws.is_empty() {
-            s.put("aws", aws);
-        }
+        let from = [
+            "aws_region",
+            "aws_access_key_id",
+            "aws_secret_access_key",
+            "aws_session_token",
+        ];
+        put_aws(&mut s, t, from, literal);
     }
     if kind == "vertex" {
-        let mut vertex = Map::new();
-        let project = t.take_str("vertex_project_id");
-        let region = t.take_str("vertex_region");
-        vertex.put(
-            "project",
-            Node::str(project.unwrap_or_else(|| "${VERTEXAI_PROJECT}".into())),
-        );
-        vertex.put(
-            "location",
-            Node::str(region.unwrap_or_else(|| "${VERTEXAI_LOCATION}".into())),
-        );
+        let mut vertex = vertex_block(t.take_str("vertex_project_id"), t.take_str("vertex_region"));
         vertex.put(
             "credentials_file",
             Node::str("${GOOGLE_APPLICATION_CREDENTIALS}"),

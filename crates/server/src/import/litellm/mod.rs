@@ -8,7 +8,8 @@ mod plan;
 use serde_json::Value;
 
 use super::{
-    Draft, Map, Node, Providers, Section, default_key_env, known_context_window, literal, seconds,
+    Draft, Map, Node, Providers, Section, known_context_window, literal, put_api_key, put_aws,
+    seconds, vertex_block,
 };
 use plan::{Plan, governance_section, models_section, resilience_section, routes_section};
 
@@ -460,20 +461,12 @@ fn provider_settings(model: &str, p: &mut Section, draft: &mut Draft) -> Option<
     if let Some(b) = base {
         s.put("base_url", Node::str(b));
     }
-    match p.take_str("api_key").map(|k| env_value(&k)) {
-        Some(k) => {
-            s.put("api_key", Node::str(k));
-        }
-        None => {
-            if let Some(var) = default_key_env(kind) {
-                s.put_noted(
-                    "api_key",
-                    Node::str(format!("${{{var}}}")),
-                    "no api_key in the source: LiteLLM reads this variable",
-                );
-            }
-        }
-    }
+    put_api_key(
+        &mut s,
+        kind,
+        p.take_str("api_key").map(|k| env_value(&k)),
+        "no api_key in the source: LiteLLM reads this variable",
+    );
     if kind == "azure" {
         let v = p
             .take_str("api_version")
@@ -517,33 +510,18 @@ fn provider_settings(model: &str, p: &mut Section, draft: &mut Draft) -> Option<
 /// Bedrock's region and credentials, Vertex's project, location and credentials file.
 fn cloud_settings(kind: &str, p: &mut Section, s: &mut Map, draft: &mut Draft) {
     if kind == "bedrock" {
-        let mut aws = Map::new();
-        for (from, to) in [
-            ("aws_region_name", "region"),
-            ("aws_access_key_id", "access_key_id"),
-            ("aws_secret_access_key", "secret_access_key"),
-            ("aws_session_token", "session_token"),
-        ] {
-            if let Some(v) = p.take_str(from) {
-                aws.put(to, Node::str(env_value(&v)));
-            }
-        }
-        if !aws.is_empty() {
-            s.put("aws", aws);
-        }
+        let from = [
+            "aws_region_name",
+            "aws_access_key_id",
+            "aws_secret_access_key",
+            "aws_session_token",
+        ];
+        put_aws(s, p, from, env_value);
     }
     if kind == "vertex" {
-        let mut vertex = Map::new();
         let project = p.take_str("vertex_project").map(|v| env_value(&v));
         let location = p.take_str("vertex_location").map(|v| env_value(&v));
-        vertex.put(
-            "project",
-            Node::str(project.unwrap_or_else(|| "${VERTEXAI_PROJECT}".into())),
-        );
-        vertex.put(
-            "location",
-            Node::str(location.unwrap_or_else(|| "${VERTEXAI_LOCATION}".into())),
-        );
+        let mut vertex = vertex_block(project, location);
         match p.take_str("vertex_credentials") {
             Some(c) if c.trim_start().starts_with('{') => draft.drop(
                 p.key("vertex_credentials"),
