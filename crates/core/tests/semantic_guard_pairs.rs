@@ -6,32 +6,11 @@
 //! `cargo test -p switchyard-core --test semantic_guard_pairs -- --nocapture` prints the
 //! figures and every paraphrase the guard refuses.
 
-use serde::Deserialize;
+#[path = "../../../tests/data/semantic_pairs.rs"]
+mod pairs;
+
+use pairs::load;
 use switchyard_core::cache::semantic::guard::{Guard, Refusal};
-
-#[derive(Deserialize)]
-struct Set {
-    pairs: Vec<Pair>,
-}
-
-#[derive(Deserialize)]
-struct Pair {
-    a: String,
-    b: String,
-    label: String,
-    #[serde(default)]
-    category: Option<String>,
-}
-
-fn load() -> Vec<Pair> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/data/semantic_pairs.yaml"
-    );
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let set: Set = serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
-    set.pairs
-}
 
 /// The reason the guard should give for a trap of `category`.
 fn expected_reason(category: &str) -> Refusal {

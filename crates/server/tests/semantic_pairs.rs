@@ -10,9 +10,12 @@
 
 #![cfg(feature = "local-embeddings")]
 
+#[path = "../../../tests/data/semantic_pairs.rs"]
+mod pairs;
+
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use pairs::Pair;
 use switchyard_core::cache::semantic::guard::Guard;
 use switchyard_core::cache::semantic::index::dot;
 use switchyard_embed::LocalModel;
@@ -25,20 +28,6 @@ use switchyard_embed::LocalModel;
 static THRESHOLD: std::sync::LazyLock<f32> = std::sync::LazyLock::new(|| {
     switchyard_core::cache::config::SemanticConfig::default().threshold
 });
-
-#[derive(Deserialize)]
-struct Set {
-    pairs: Vec<Pair>,
-}
-
-#[derive(Deserialize)]
-struct Pair {
-    a: String,
-    b: String,
-    label: String,
-    #[serde(default)]
-    category: Option<String>,
-}
 
 /// A pair as the cache sees it: how similar, and whether the guard lets it through.
 struct Scored {
@@ -59,14 +48,8 @@ fn model() -> LocalModel {
 }
 
 fn scored() -> Vec<Scored> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/data/semantic_pairs.yaml"
-    );
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let set: Set = serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
     let (model, guard) = (model(), Guard::default());
-    set.pairs
+    pairs::load()
         .into_iter()
         .map(|pair| Scored {
             trap: pair.label == "trap",
