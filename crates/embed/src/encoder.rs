@@ -247,69 +247,29 @@ fn mean_pool_normalised(hidden: &[f32], tokens: usize, width: usize) -> Vec<f32>
     pooled
 }
 
-/// A read-only strided matrix view: element (i, j) is `data[i·row_stride + j·col_stride]`.
+/// A strided matrix view: element (i, j) is `data[i·row_stride + j·col_stride]`. `Mat` reads,
+/// `MatMut` is written; one type, so that one constructor checks both.
 #[derive(Clone, Copy)]
-struct Mat<'a> {
-    data: &'a [f32],
+struct View<D> {
+    data: D,
     rows: usize,
     cols: usize,
     row_stride: usize,
     col_stride: usize,
 }
 
-struct MatMut<'a> {
-    data: &'a mut [f32],
-    rows: usize,
-    cols: usize,
-    row_stride: usize,
-    col_stride: usize,
-}
+type Mat<'a> = View<&'a [f32]>;
+type MatMut<'a> = View<&'a mut [f32]>;
 
-/// The index one past the last element a `rows × cols` strided view touches.
-fn extent(rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> usize {
-    if rows == 0 || cols == 0 {
-        0
-    } else {
-        (rows - 1) * row_stride + (cols - 1) * col_stride + 1
-    }
-}
-
-impl<'a> Mat<'a> {
-    fn new(
-        data: &'a [f32],
-        rows: usize,
-        cols: usize,
-        row_stride: usize,
-        col_stride: usize,
-    ) -> Self {
+impl<D: AsRef<[f32]>> View<D> {
+    fn new(data: D, rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> Self {
         // The views are built from the validated model sizes, so this only fires on a bug here.
-        assert!(
-            extent(rows, cols, row_stride, col_stride) <= data.len(),
-            "matrix view out of bounds"
-        );
-        Mat {
-            data,
-            rows,
-            cols,
-            row_stride,
-            col_stride,
-        }
-    }
-}
-
-impl<'a> MatMut<'a> {
-    fn new(
-        data: &'a mut [f32],
-        rows: usize,
-        cols: usize,
-        row_stride: usize,
-        col_stride: usize,
-    ) -> Self {
-        assert!(
-            extent(rows, cols, row_stride, col_stride) <= data.len(),
-            "matrix view out of bounds"
-        );
-        MatMut {
+        let extent = match rows == 0 || cols == 0 {
+            true => 0,
+            false => (rows - 1) * row_stride + (cols - 1) * col_stride + 1,
+        };
+        assert!(extent <= data.as_ref().len(), "matrix view out of bounds");
+        View {
             data,
             rows,
             cols,
