@@ -80,8 +80,14 @@ pub fn json<T: Serialize>(
             &GatewayError::internal(format!("cannot encode the response: {e}")),
         );
     }
-    let mut response = Response::new(Body::from(buf.freeze()));
+    let mut response = json_bytes(request_id, buf.freeze(), served);
     *response.status_mut() = status;
+    response
+}
+
+/// A 200 whose body is JSON already encoded (an upstream's own, passed through as it came).
+pub fn json_bytes(request_id: &str, body: Bytes, served: Option<&Served>) -> Response {
+    let mut response = Response::new(Body::from(body));
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,

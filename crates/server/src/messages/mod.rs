@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Request, StatusCode, header};
+use axum::http::{HeaderMap, Request, StatusCode};
 use axum::response::Response;
 use futures_util::{StreamExt, stream as futures_stream};
 use serde_json::Value;
@@ -149,7 +149,7 @@ fn beta_header(headers: &HeaderMap) -> Option<String> {
 fn respond(request_id: &str, model: &str, result: Result<ChatResponse, GatewayError>) -> Response {
     match result {
         Ok(ChatResponse::Raw(raw, served)) if raw.kind == BodyKind::AnthropicMessage => {
-            with_json_body(request_id, raw.body, &served)
+            egress::json_bytes(request_id, raw.body, Some(&served))
         }
         Ok(ChatResponse::Raw(raw, served)) => match raw.decode() {
             Ok(body) => message(request_id, &response::to_message(&body), &served),
@@ -182,17 +182,6 @@ fn respond(request_id: &str, model: &str, result: Result<ChatResponse, GatewayEr
 
 fn message(request_id: &str, body: &Value, served: &Served) -> Response {
     egress::json(request_id, StatusCode::OK, body, Some(served))
-}
-
-fn with_json_body(request_id: &str, body: bytes::Bytes, served: &Served) -> Response {
-    let mut response = Response::new(Body::from(body));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    egress::set_common(headers, request_id, Some(served));
-    response
 }
 
 /// An error in Anthropic's shape, with the same status and headers as the OpenAI entrance's.

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, Request, StatusCode, header};
+use axum::http::{HeaderMap, Request, StatusCode};
 use axum::response::Response;
 use futures_util::{StreamExt, stream as futures_stream};
 use serde_json::{Value, json};
@@ -185,7 +185,7 @@ async fn respond(
             {
                 keeper.keep(object).await;
             }
-            with_json_body(request_id, raw.body, &served)
+            egress::json_bytes(request_id, raw.body, Some(&served))
         }
         Ok(ChatResponse::Raw(raw, served)) => match raw.decode() {
             Ok(body) => answer(request_id, &body, &served, &meta, keeper).await,
@@ -241,15 +241,4 @@ fn event_stream(
     .filter(|frame| std::future::ready(!frame.is_empty()))
     .map(Ok::<_, Infallible>);
     egress::event_stream(request_id, served, frames)
-}
-
-fn with_json_body(request_id: &str, body: bytes::Bytes, served: &Served) -> Response {
-    let mut response = Response::new(Body::from(body));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    egress::set_common(headers, request_id, Some(served));
-    response
 }
