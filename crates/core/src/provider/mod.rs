@@ -14,6 +14,7 @@ pub mod http;
 pub mod mock;
 pub mod openai;
 pub mod params;
+pub mod tool_calls;
 
 use std::collections::BTreeMap;
 use std::pin::Pin;

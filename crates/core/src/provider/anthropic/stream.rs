@@ -9,7 +9,6 @@
 //! usage chunk (`choices: []`). An `error` event, which can arrive after HTTP 200, ends the
 //! stream with an error; so does a body that ends before `message_stop`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures_util::{Stream, StreamExt, stream};
@@ -20,6 +19,7 @@ use switchyard_wire::sse;
 use super::translate;
 use crate::error::{ErrorClass, ProviderError};
 use crate::provider::ChunkStream;
+use crate::provider::tool_calls::ToolCallNumbers;
 use crate::request::unix_secs;
 
 #[derive(Debug, Default)]
@@ -28,9 +28,7 @@ pub struct Translator {
     model: String,
     created: u64,
     usage: a::Usage,
-    /// Anthropic block index → OpenAI tool-call index.
-    tool_index: HashMap<u32, u32>,
-    tool_calls: u32,
+    tool_calls: ToolCallNumbers,
     finished: bool,
 }
 
@@ -106,9 +104,7 @@ impl Translator {
     ) -> Option<ChatCompletionChunk> {
         match block {
             a::ContentBlock::ToolUse { id, name, .. } => {
-                let k = self.tool_calls;
-                self.tool_calls += 1;
-                self.tool_index.insert(index, k);
+                let k = self.tool_calls.open(index);
                 let start = ToolCallDelta::start(k, Some(id), Some(name), String::new());
                 Some(self.chunk(Delta::tool_call(start)))
             }
@@ -125,7 +121,7 @@ impl Translator {
             BlockDelta::InputJsonDelta { partial_json } => {
                 // Input of a block that is not a client tool call (a server tool such as
                 // web search, which Anthropic runs itself) is not the client's business.
-                let &k = self.tool_index.get(&index)?;
+                let k = self.tool_calls.of(index)?;
                 Some(self.chunk(Delta::tool_call(ToolCallDelta::arguments(k, partial_json))))
             }
             BlockDelta::ThinkingDelta { thinking } => Some(self.chunk(Delta::reasoning(thinking))),

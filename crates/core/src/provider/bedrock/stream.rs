@@ -11,7 +11,6 @@
 //! frame (`:message-type: exception`), which can arrive after HTTP 200, ends the stream with an
 //! error classified from its `:exception-type`; so does a body that ends before `messageStop`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +24,7 @@ use switchyard_wire::openai::{ChatCompletionChunk, Delta, Role, ToolCallDelta};
 use super::translate;
 use crate::error::{ErrorClass, ProviderError};
 use crate::provider::ChunkStream;
+use crate::provider::tool_calls::ToolCallNumbers;
 
 /// One decoded event-stream message: the headers the translation reads, and the JSON payload.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -201,9 +201,7 @@ pub struct Translator {
     id: String,
     model: String,
     created: u64,
-    /// Converse block index → OpenAI tool-call index.
-    tool_index: HashMap<u32, u32>,
-    tool_calls: u32,
+    tool_calls: ToolCallNumbers,
     /// `messageStop` seen: the answer is complete, only the usage may follow.
     stopped: bool,
     /// `metadata` seen: nothing follows.
@@ -277,9 +275,7 @@ impl Translator {
     }
 
     fn tool_start(&mut self, block: u32, start: b::ToolUseStart) -> ChatCompletionChunk {
-        let k = self.tool_calls;
-        self.tool_calls += 1;
-        self.tool_index.insert(block, k);
+        let k = self.tool_calls.open(block);
         let call =
             ToolCallDelta::start(k, Some(start.tool_use_id), Some(start.name), String::new());
         self.chunk(Delta::tool_call(call))
@@ -292,7 +288,7 @@ impl Translator {
         }
         if let Some(tool) = delta.tool_use {
             // Input of a block that never announced a tool call has no call to belong to.
-            let &k = self.tool_index.get(&event.content_block_index)?;
+            let k = self.tool_calls.of(event.content_block_index)?;
             return Some(self.chunk(Delta::tool_call(ToolCallDelta::arguments(k, tool.input))));
         }
         let text = delta.reasoning_content.and_then(|r| r.text)?;

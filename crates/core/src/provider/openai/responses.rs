@@ -13,7 +13,6 @@
 //! stages that look inside an answer. Other OpenAI-dialect servers (vLLM, Ollama, Groq…)
 //! mostly have no `/responses`: they get the canonical chat request, translated by the entrance.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures_util::{Stream, StreamExt, stream};
@@ -28,6 +27,7 @@ use switchyard_wire::sse;
 use super::OpenAiProvider;
 use crate::config::ProviderKind;
 use crate::error::{ErrorClass, ProviderError};
+use crate::provider::tool_calls::ToolCallNumbers;
 use crate::provider::{ChatReply, ChunkStream, Deployment, RawResponse, http};
 use crate::request::unix_secs;
 
@@ -88,9 +88,8 @@ pub struct Translator {
     id: String,
     model: String,
     created: u64,
-    /// Output index of a function call item → its canonical tool-call index.
-    tool_index: HashMap<u32, u32>,
-    tool_calls: u32,
+    /// Output items that are function calls, numbered as tool calls.
+    tool_calls: ToolCallNumbers,
     finished: bool,
 }
 
@@ -137,9 +136,7 @@ impl Translator {
                 if item.kind() != "function_call" {
                     return Ok(None);
                 }
-                let k = self.tool_calls;
-                self.tool_calls += 1;
-                self.tool_index.insert(output_index, k);
+                let k = self.tool_calls.open(output_index);
                 let arguments = item.arguments().unwrap_or_default().to_owned();
                 let start = ToolCallDelta::start(k, item.call_id, item.name, arguments);
                 Some(self.chunk(Delta::tool_call(start)))
@@ -151,7 +148,7 @@ impl Translator {
                 output_index,
                 delta,
             } => {
-                let Some(&k) = self.tool_index.get(&output_index) else {
+                let Some(k) = self.tool_calls.of(output_index) else {
                     return Ok(None);
                 };
                 Some(self.chunk(Delta::tool_call(ToolCallDelta::arguments(k, delta))))
@@ -160,7 +157,7 @@ impl Translator {
                 self.finished = true;
                 let mut chunk = self.chunk(Delta::default());
                 chunk.choices[0].finish_reason =
-                    Some(finish_reason(&response, self.tool_calls > 0).into());
+                    Some(finish_reason(&response, self.tool_calls.count() > 0).into());
                 chunk.usage = response.usage.as_ref().map(usage);
                 Some(chunk)
             }
