@@ -335,40 +335,12 @@ impl Router {
         health: &Health,
     ) -> Result<Plan, GatewayError> {
         let mut plan = if let Some(r) = self.routes.get(requested) {
-            let rule = r.rules.iter().position(|rule| traits.matches(&rule.when));
-            let (targets, strategy) = match rule {
-                Some(i) => (
-                    &r.rules[i].targets,
-                    r.rules[i].strategy.unwrap_or(r.strategy),
-                ),
-                None => (&r.targets, r.strategy),
-            };
-            let capable: Vec<Target> = targets
-                .iter()
-                .filter(|t| traits.admits(&t.deployment))
-                .cloned()
-                .collect();
-            let admitted = |list: &Vec<Arc<Deployment>>| -> Vec<Arc<Deployment>> {
-                list.iter().filter(|d| traits.admits(d)).cloned().collect()
-            };
-            Plan {
-                route: Some(requested.to_owned()),
-                rule,
-                targets: order(strategy, capable, traits, health),
-                context_fallbacks: admitted(&r.context_fallbacks),
-                policy_fallbacks: admitted(&r.policy_fallbacks),
-                retry: r.retry,
-            }
+            route_plan(requested, r, traits, health)
         } else if let Some(d) = self.models.get(requested) {
-            let targets = if traits.admits(d) {
-                vec![d.clone()]
-            } else {
-                vec![]
-            };
             Plan {
                 route: None,
                 rule: None,
-                targets,
+                targets: traits.admits(d).then(|| d.clone()).into_iter().collect(),
                 context_fallbacks: vec![],
                 policy_fallbacks: vec![],
                 retry: self.retry,
@@ -376,33 +348,8 @@ impl Router {
         } else {
             return Err(self.unknown(requested));
         };
-        if plan.targets.is_empty()
-            && let Some(tag) = &traits.only_tagged
-        {
-            return Err(GatewayError::new(
-                400,
-                "invalid_request_error",
-                "guardrail_restricted",
-                format!(
-                    "a guardrail restricts this request to models tagged \"{tag}\", and \"{requested}\" has none that can serve it: send it to a route with such a model, or remove what the guardrail found"
-                ),
-            )
-            .with_param("model"));
-        }
         if plan.targets.is_empty() {
-            let needs: Vec<String> = traits
-                .needs
-                .iter()
-                .map(|c| format!("{c:?}").to_lowercase())
-                .collect();
-            return Err(GatewayError::invalid_request(
-                "model_not_capable",
-                format!(
-                    "model \"{requested}\" cannot serve this request: it needs {}; check the model's capabilities in the config",
-                    needs.join(", ")
-                ),
-            )
-            .with_param("model"));
+            return Err(no_target(requested, traits));
         }
         // Known-too-small context windows and open breakers go last, keeping their order.
         let now = Instant::now();
@@ -432,6 +379,64 @@ impl Router {
         )
         .with_param("model")
     }
+}
+
+/// The plan of a route: the first rule the request matches picks the targets (else the
+/// route's own), and those able to serve it are ordered by the strategy.
+fn route_plan(requested: &str, r: &Route, traits: &Traits, health: &Health) -> Plan {
+    let rule = r.rules.iter().position(|rule| traits.matches(&rule.when));
+    let (targets, strategy) = match rule {
+        Some(i) => (
+            &r.rules[i].targets,
+            r.rules[i].strategy.unwrap_or(r.strategy),
+        ),
+        None => (&r.targets, r.strategy),
+    };
+    let capable: Vec<Target> = targets
+        .iter()
+        .filter(|t| traits.admits(&t.deployment))
+        .cloned()
+        .collect();
+    let admitted = |list: &Vec<Arc<Deployment>>| -> Vec<Arc<Deployment>> {
+        list.iter().filter(|d| traits.admits(d)).cloned().collect()
+    };
+    Plan {
+        route: Some(requested.to_owned()),
+        rule,
+        targets: order(strategy, capable, traits, health),
+        context_fallbacks: admitted(&r.context_fallbacks),
+        policy_fallbacks: admitted(&r.policy_fallbacks),
+        retry: r.retry,
+    }
+}
+
+/// Why no target of `requested` can serve: a guardrail's restriction, or a capability the
+/// request needs.
+fn no_target(requested: &str, traits: &Traits) -> GatewayError {
+    if let Some(tag) = &traits.only_tagged {
+        return GatewayError::new(
+            400,
+            "invalid_request_error",
+            "guardrail_restricted",
+            format!(
+                "a guardrail restricts this request to models tagged \"{tag}\", and \"{requested}\" has none that can serve it: send it to a route with such a model, or remove what the guardrail found"
+            ),
+        )
+        .with_param("model");
+    }
+    let needs: Vec<String> = traits
+        .needs
+        .iter()
+        .map(|c| format!("{c:?}").to_lowercase())
+        .collect();
+    GatewayError::invalid_request(
+        "model_not_capable",
+        format!(
+            "model \"{requested}\" cannot serve this request: it needs {}; check the model's capabilities in the config",
+            needs.join(", ")
+        ),
+    )
+    .with_param("model")
 }
 
 /// Orders targets by a strategy.
