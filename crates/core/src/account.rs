@@ -278,6 +278,59 @@ impl AccountedStream {
         }
     }
 
+    /// Takes in one chunk of the upstream's stream: its usage kept (and passed on only when
+    /// the client asked for it), its text screened, the answer kept for the cache. Whether the
+    /// chunk goes on to the client.
+    fn take_in(&mut self, chunk: &mut ChatCompletionChunk) -> Result<bool, GatewayError> {
+        if let Some(u) = chunk.usage.take() {
+            if self.wants_usage {
+                chunk.usage = Some(u.clone());
+            }
+            self.usage = Some(u);
+        }
+        if let Some(screen) = &mut self.screen {
+            // Screened text differs from the upstream's own frames: translate instead.
+            chunk.native = None;
+            screen.chunk(chunk)?;
+            if self.last.is_none() {
+                self.last = Some(ChatCompletionChunk::with_delta(
+                    &chunk.id,
+                    chunk.created,
+                    &chunk.model,
+                    Default::default(),
+                ));
+            }
+        }
+        if let Some(keeper) = &mut self.keeper {
+            keeper.add(chunk);
+        }
+        Ok(!(chunk.choices.is_empty() && chunk.usage.is_none() && chunk.native.is_none()))
+    }
+
+    /// Counts what the chunk generated (text, tool-call arguments) for the token estimate and
+    /// the ledger, and times the first token.
+    fn count_generated(&mut self, chunk: &ChatCompletionChunk) {
+        let mut first_content = false;
+        for choice in &chunk.choices {
+            if let Some(text) = &choice.delta.content {
+                first_content |= self.generated_chars == 0 && !text.is_empty();
+                self.generated_chars += text.len();
+                if let Some(ledger) = &mut self.ledger {
+                    ledger.keep_streamed(text);
+                }
+            }
+            for call in choice.delta.tool_calls.iter().flatten() {
+                let args = call.function.as_ref().and_then(|f| f.arguments.as_ref());
+                let len = args.map_or(0, String::len) + 1;
+                first_content |= self.generated_chars == 0;
+                self.generated_chars += len;
+            }
+        }
+        if first_content && let Some(ledger) = &mut self.ledger {
+            ledger.record.ttft_ms = Some(ledger.started.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+
     fn end_err(&mut self, e: &GatewayError) {
         if let Some(mut ledger) = self.take_ledger() {
             // The client got HTTP 200 and an error event; the record keeps the error's status.
@@ -358,53 +411,15 @@ impl Stream for AccountedStream {
                 }
                 Poll::Ready(Some(Ok(chunk))) => chunk,
             };
-            if let Some(u) = chunk.usage.take() {
-                if this.wants_usage {
-                    chunk.usage = Some(u.clone());
-                }
-                this.usage = Some(u);
-            }
-            if let Some(screen) = &mut this.screen {
-                // Screened text differs from the upstream's own frames: translate instead.
-                chunk.native = None;
-                if let Err(e) = screen.chunk(&mut chunk) {
+            match this.take_in(&mut chunk) {
+                Err(e) => {
                     this.end_err(&e);
                     return Poll::Ready(Some(Err(e)));
                 }
-                if this.last.is_none() {
-                    this.last = Some(ChatCompletionChunk::with_delta(
-                        &chunk.id,
-                        chunk.created,
-                        &chunk.model,
-                        Default::default(),
-                    ));
-                }
+                Ok(false) => continue, // a usage chunk the client did not ask for
+                Ok(true) => {}
             }
-            if let Some(keeper) = &mut this.keeper {
-                keeper.add(&chunk);
-            }
-            if chunk.choices.is_empty() && chunk.usage.is_none() && chunk.native.is_none() {
-                continue; // a usage chunk the client did not ask for
-            }
-            let mut first_content = false;
-            for choice in &chunk.choices {
-                if let Some(text) = &choice.delta.content {
-                    first_content |= this.generated_chars == 0 && !text.is_empty();
-                    this.generated_chars += text.len();
-                    if let Some(ledger) = &mut this.ledger {
-                        ledger.keep_streamed(text);
-                    }
-                }
-                for call in choice.delta.tool_calls.iter().flatten() {
-                    let args = call.function.as_ref().and_then(|f| f.arguments.as_ref());
-                    let len = args.map_or(0, String::len) + 1;
-                    first_content |= this.generated_chars == 0;
-                    this.generated_chars += len;
-                }
-            }
-            if first_content && let Some(ledger) = &mut this.ledger {
-                ledger.record.ttft_ms = Some(ledger.started.elapsed().as_secs_f64() * 1000.0);
-            }
+            this.count_generated(&chunk);
             return Poll::Ready(Some(Ok(chunk)));
         }
     }
