@@ -444,3 +444,45 @@ async fn unknown_schemes_say_what_works() {
         .expect_err("bad schema");
     assert!(matches!(err, StoreError::InvalidSchema(_)), "{err}");
 }
+
+/// Three replicas write batches at once whose records fall in the same rollup rows (one hour,
+/// the same fifty teams). Each upsert locks its rows in the order it lists them: written in a
+/// different order by each, two transactions would each hold a row the other waits for, and
+/// PostgreSQL would abort one ("deadlock detected").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_replicas_writing_the_same_rollup_rows_do_not_deadlock() {
+    with_postgres(|db| async move {
+        const BATCHES: usize = 60;
+        const TEAMS: usize = 50;
+        const REPLICAS: [&str; 3] = ["a", "b", "c"];
+        let replica = |name: &'static str| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                for b in 0..BATCHES {
+                    let batch: Vec<_> = (0..TEAMS)
+                        .map(|t| RequestRecord {
+                            request_id: format!("{name}-{b}-{t}"),
+                            started_at_ms: 3_600_000,
+                            key_id: Some("k".into()),
+                            team: Some(format!("team-{t}")),
+                            requested_model: "m".into(),
+                            status: 200,
+                            latency_ms: 10.0 + t as f64,
+                            ..RequestRecord::default()
+                        })
+                        .collect();
+                    db.write_records(&batch)
+                        .await
+                        .unwrap_or_else(|e| panic!("{name}, batch {b}: {e}"));
+                }
+            })
+        };
+        let replicas: Vec<_> = REPLICAS.into_iter().map(replica).collect();
+        for r in replicas {
+            r.await.expect("a replica's writes");
+        }
+        let stored = db.count_requests().await.expect("count");
+        assert_eq!(stored, (REPLICAS.len() * BATCHES * TEAMS) as i64);
+    })
+    .await;
+}

@@ -56,7 +56,7 @@ pub fn bucket_value_ms(bucket: i32) -> f64 {
     }
 }
 
-#[derive(Hash, PartialEq, Eq)]
+#[derive(Hash, PartialEq, Eq, PartialOrd, Ord)]
 struct UsageKey<'a> {
     hour_ms: i64,
     key_id: &'a str,
@@ -344,8 +344,10 @@ impl<'a> Rollup<'a> {
         for<'q> f64: Encode<'q, DB> + Type<DB>,
     {
         let err = query_error(kind);
+        // Rows are upserted in key order: an upsert locks its rows in the order it lists them,
+        // and two replicas listing the same rows in different orders would deadlock.
         for (table, groups) in USAGE_TABLES.iter().zip([&self.usage, &self.usage_daily]) {
-            let usage: Vec<_> = groups.iter().collect();
+            let usage = sorted(groups);
             for chunk in usage.chunks(GROUPS_PER_UPSERT) {
                 let mut q = QueryBuilder::<DB>::new(&table.insert);
                 q.push_values(chunk, |mut b, (k, s)| {
@@ -370,7 +372,7 @@ impl<'a> Rollup<'a> {
         }
         let daily = self.latency_daily();
         for ((insert, merge), groups) in LATENCY_TABLES.iter().zip([&self.latency, &daily]) {
-            let latency: Vec<_> = groups.iter().collect();
+            let latency = sorted(groups);
             for chunk in latency.chunks(GROUPS_PER_UPSERT * 4) {
                 let mut q = QueryBuilder::<DB>::new(insert);
                 q.push_values(
@@ -392,7 +394,7 @@ impl<'a> Rollup<'a> {
                     .map_err(err)?;
             }
         }
-        let events: Vec<_> = self.events.iter().collect();
+        let events = sorted(&self.events);
         for chunk in events.chunks(GROUPS_PER_UPSERT * 4) {
             let mut q = QueryBuilder::<DB>::new(EVENTS_INSERT);
             q.push_values(chunk, |mut b, ((hour, provider, model, kind, label), n)| {
@@ -412,6 +414,13 @@ impl<'a> Rollup<'a> {
         }
         Ok(())
     }
+}
+
+/// A rollup's groups in key order.
+fn sorted<K: Ord, V>(groups: &HashMap<K, V, Fast>) -> Vec<(&K, &V)> {
+    let mut list: Vec<_> = groups.iter().collect();
+    list.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    list
 }
 
 /// `guardrail:action`, without what was redacted: a bounded label.
