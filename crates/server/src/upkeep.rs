@@ -110,44 +110,88 @@ pub fn judge(
 
 async fn watch_spend(db: Database, app: Arc<AppState>, every: Duration) {
     let http = reqwest::Client::new();
-    // (owner, id) → the hour it was last reported in: one alert per owner per hour.
-    let mut reported: HashMap<(&'static str, String), i64> = HashMap::new();
+    let mut reported = Reported::default();
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
         let Some(config) = app.gateway.runtime().config.alerts.spend_anomaly.clone() else {
             continue;
         };
-        let now = unix_ms();
-        let hour = hour_of(now);
-        // The last full hour and the one under way, so that a loop that starts at :59 counts.
-        let recent_from = hour - HOUR_MS;
-        let recent_hours = 1.0 + (now - hour) as f64 / HOUR_MS as f64;
-        let baseline_from = recent_from - i64::from(config.baseline_days.max(1)) * DAY_MS;
-        for owner in [SpendOwner::Key, SpendOwner::Team, SpendOwner::Feature] {
-            let windows = match db
-                .spend_windows(owner, recent_from, baseline_from, config.min_spend_usd)
-                .await
-            {
-                Ok(w) => w,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot read spend for the anomaly alert");
-                    continue;
-                }
-            };
-            for anomaly in windows
-                .into_iter()
-                .filter_map(|w| judge(owner, w, recent_hours, &config))
-            {
-                let key = (owner.as_str(), anomaly.id.clone());
-                if reported.get(&key) == Some(&hour) {
-                    continue;
-                }
-                reported.insert(key, hour);
-                alert(&http, &config, &anomaly).await;
+        for anomaly in new_anomalies(&db, &config, unix_ms(), &mut reported).await {
+            alert(&http, &config, &anomaly).await;
+        }
+    }
+}
+
+/// (owner, id) → the hour it was last reported in, by this replica.
+#[derive(Default)]
+pub struct Reported {
+    by_owner: HashMap<(&'static str, String), i64>,
+    /// The hour old claims were last deleted in.
+    forgotten_in: i64,
+}
+
+/// The anomalies at `now` that this replica is to report: one alert per owner per hour, claimed
+/// in the database first so that of several replicas only one sends it (and a restarted
+/// gateway does not send it again).
+pub async fn new_anomalies(
+    db: &Database,
+    config: &AnomalyConfig,
+    now: i64,
+    reported: &mut Reported,
+) -> Vec<Anomaly> {
+    let hour = hour_of(now);
+    // The last full hour and the one under way, so that a loop that starts at :59 counts.
+    let recent_from = hour - HOUR_MS;
+    let recent_hours = 1.0 + (now - hour) as f64 / HOUR_MS as f64;
+    let baseline_from = recent_from - i64::from(config.baseline_days.max(1)) * DAY_MS;
+    let mut out = Vec::new();
+    for owner in [SpendOwner::Key, SpendOwner::Team, SpendOwner::Feature] {
+        let windows = match db
+            .spend_windows(owner, recent_from, baseline_from, config.min_spend_usd)
+            .await
+        {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read spend for the anomaly alert");
+                continue;
+            }
+        };
+        for anomaly in windows
+            .into_iter()
+            .filter_map(|w| judge(owner, w, recent_hours, config))
+        {
+            let key = (owner.as_str(), anomaly.id.clone());
+            if reported.by_owner.insert(key, hour) == Some(hour) {
+                continue;
+            }
+            if first_claim(db, &anomaly, hour).await {
+                out.push(anomaly);
             }
         }
-        reported.retain(|_, at| *at == hour);
+    }
+    reported.by_owner.retain(|_, at| *at == hour);
+    if reported.forgotten_in != hour {
+        reported.forgotten_in = hour;
+        if let Err(e) = db.forget_alerts_before(hour - DAY_MS).await {
+            tracing::warn!(error = %e, "cannot delete old alert claims");
+        }
+    }
+    out
+}
+
+/// Whether this replica sends the alert: the first to claim it. A claim that cannot be made
+/// (the database is down) sends anyway: an alert twice beats none.
+async fn first_claim(db: &Database, a: &Anomaly, hour: i64) -> bool {
+    match db
+        .claim_alert("spend_anomaly", a.owner.as_str(), &a.id, hour)
+        .await
+    {
+        Ok(first) => first,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot claim the spend anomaly alert; sending it anyway");
+            true
+        }
     }
 }
 
@@ -199,6 +243,56 @@ mod tests {
         assert_eq!(a.baseline_hourly_usd, 1.0);
         // $6 over 1.5 hours = $4/hour: under 5× the baseline.
         assert_eq!(judge(SpendOwner::Team, window(6.0, 168.0), 1.5, &c), None);
+    }
+
+    /// Two replicas watching one database (here an SQLite file; the claim's store test runs on
+    /// PostgreSQL too): the runaway team is reported once, by whichever looks first, and not
+    /// again within the hour by either.
+    #[tokio::test]
+    async fn of_two_replicas_only_one_reports_an_anomaly() {
+        let path = std::env::temp_dir().join(format!(
+            "switchyard-upkeep-{}-{}.db",
+            std::process::id(),
+            unix_ms()
+        ));
+        let db = Database::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .expect("database");
+        let now = unix_ms();
+        let spent = |id: &str, at: i64, usd: f64| switchyard_core::record::RequestRecord {
+            request_id: id.into(),
+            started_at_ms: at,
+            team: Some("runaway".into()),
+            requested_model: "m".into(),
+            status: 200,
+            cost_usd: usd,
+            ..Default::default()
+        };
+        // $1 two days ago as a baseline, then $50 within the hour.
+        let records = [spent("old", now - 2 * DAY_MS, 1.0), spent("new", now, 50.0)];
+        db.write_records(&records).await.expect("write");
+        let c = config(5.0, 1.0);
+        let (mut first, mut second) = (Reported::default(), Reported::default());
+
+        let reported = new_anomalies(&db, &c, now, &mut first).await;
+        let teams: Vec<_> = reported
+            .iter()
+            .filter(|a| a.owner == SpendOwner::Team)
+            .map(|a| a.id.as_str())
+            .collect();
+        assert_eq!(teams, ["runaway"], "{reported:?}");
+        assert_eq!(new_anomalies(&db, &c, now, &mut second).await, []);
+        assert_eq!(new_anomalies(&db, &c, now + 1000, &mut first).await, []);
+        // The next hour is another alert, for the replica that claims it first.
+        let next = new_anomalies(&db, &c, now + HOUR_MS, &mut second).await;
+        assert!(next.iter().any(|a| a.id == "runaway"), "{next:?}");
+
+        db.close().await;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.clone().into_os_string();
+            file.push(suffix);
+            let _ = std::fs::remove_file(file);
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The request log's upkeep and feedback against real databases (a temporary SQLite file and a
 //! fresh PostgreSQL schema): retention deletes old records only and keeps the rollups; the
 //! anomaly alert's spend windows add up per owner; feedback lands on the record and in its
-//! rollup row, and a second score replaces the first, even while the log is being written.
+//! rollup row, and a second score replaces the first, even while the log is being written; an
+//! alert is claimed once per hour, whichever replica claims it.
 
 mod common;
 
@@ -172,6 +173,45 @@ async fn feedback_while_the_log_is_written(db: &Database) {
     assert!(saved > 0);
 }
 
+/// Alert claims: the first claim of (kind, scope, id, hour) wins, by whichever handle on the
+/// database makes it (`other` is a second connection pool, as another replica has).
+async fn alert_claims(db: &Database, other: &Database) {
+    assert!(
+        db.claim_alert("spend_anomaly", "team", "t", H)
+            .await
+            .expect("claim")
+    );
+    assert!(
+        !other
+            .claim_alert("spend_anomaly", "team", "t", H)
+            .await
+            .expect("again")
+    );
+    assert!(
+        !db.claim_alert("spend_anomaly", "team", "t", H)
+            .await
+            .expect("again")
+    );
+    assert!(
+        other
+            .claim_alert("spend_anomaly", "team", "t", 2 * H)
+            .await
+            .expect("next hour")
+    );
+    assert!(
+        other
+            .claim_alert("spend_anomaly", "key", "t", H)
+            .await
+            .expect("another scope")
+    );
+    assert_eq!(db.forget_alerts_before(2 * H).await.expect("forget"), 2);
+    assert!(
+        db.claim_alert("spend_anomaly", "team", "t", H)
+            .await
+            .expect("forgotten")
+    );
+}
+
 #[tokio::test]
 async fn sqlite_retention() {
     with_sqlite(|db| async move { retention(&db).await }).await;
@@ -210,4 +250,32 @@ async fn sqlite_feedback_while_the_log_is_written() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_feedback_while_the_log_is_written() {
     with_postgres(|db| async move { feedback_while_the_log_is_written(&db).await }).await;
+}
+
+#[tokio::test]
+async fn sqlite_alert_claims() {
+    let file = common::TempDb::new();
+    let db = Database::connect(&file.url()).await.expect("connect");
+    let other = Database::connect(&file.url()).await.expect("connect again");
+    alert_claims(&db, &other).await;
+}
+
+#[tokio::test]
+async fn postgres_alert_claims() {
+    let schema = format!("sy_test_{}", common::unique());
+    let db = Database::connect_postgres_schema(common::PG_URL, &schema)
+        .await
+        .expect("connect");
+    let other = Database::connect_postgres_schema(common::PG_URL, &schema)
+        .await
+        .expect("connect again");
+    let outcome = tokio::spawn({
+        let (db, other) = (db.clone(), other.clone());
+        async move { alert_claims(&db, &other).await }
+    })
+    .await;
+    db.close().await;
+    other.close().await;
+    common::drop_schema(&schema).await;
+    outcome.expect("alert claims");
 }

@@ -1,6 +1,7 @@
 //! Upkeep of the request log: retention (deleting records past their age, in small
 //! transactions so that writers are never held up for long) and the spend figures that the
-//! spend anomaly alert compares (recent hour against a trailing baseline, from the rollup).
+//! spend anomaly alert compares (recent hour against a trailing baseline, from the rollup), and
+//! the claims by which replicas sharing the database send each alert once.
 
 use super::query_error;
 use crate::db::{Database, POSTGRES, SQLITE};
@@ -14,6 +15,17 @@ const PURGE: (&str, &str) = (
      (SELECT request_id FROM requests WHERE started_at_ms < ? LIMIT ?)",
     "DELETE FROM requests WHERE request_id IN \
      (SELECT request_id FROM requests WHERE started_at_ms < $1 LIMIT $2)",
+);
+
+const CLAIM_ALERT: (&str, &str) = (
+    "INSERT INTO alerts_sent (kind, scope, id, hour_ms) VALUES (?, ?, ?, ?) \
+     ON CONFLICT DO NOTHING",
+    "INSERT INTO alerts_sent (kind, scope, id, hour_ms) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT DO NOTHING",
+);
+const FORGET_ALERTS: (&str, &str) = (
+    "DELETE FROM alerts_sent WHERE hour_ms < ?",
+    "DELETE FROM alerts_sent WHERE hour_ms < $1",
 );
 
 /// Whose spend the anomaly alert watches: a column of `usage_hourly`.
@@ -139,5 +151,59 @@ impl Database {
                 baseline_usd,
             })
             .collect())
+    }
+
+    /// Claims the alert `kind` about `scope` `id` in the hour starting at `hour_ms`: `true` for
+    /// the first claim, `false` when it was already claimed (by this replica or another one).
+    pub async fn claim_alert(
+        &self,
+        kind: &str,
+        scope: &str,
+        id: &str,
+        hour_ms: i64,
+    ) -> Result<bool, StoreError> {
+        if id.contains('\0') {
+            return Ok(true); // PostgreSQL cannot store it; no replica can claim it either
+        }
+        let inserted = match self {
+            Database::Sqlite(pool) => sqlx::query(CLAIM_ALERT.0)
+                .bind(kind)
+                .bind(scope)
+                .bind(id)
+                .bind(hour_ms)
+                .execute(pool)
+                .await
+                .map_err(query_error(SQLITE))?
+                .rows_affected(),
+            Database::Postgres(pool) => sqlx::query(CLAIM_ALERT.1)
+                .bind(kind)
+                .bind(scope)
+                .bind(id)
+                .bind(hour_ms)
+                .execute(pool)
+                .await
+                .map_err(query_error(POSTGRES))?
+                .rows_affected(),
+        };
+        Ok(inserted == 1)
+    }
+
+    /// Deletes the claims of alerts for hours before `before_ms`.
+    pub async fn forget_alerts_before(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let done = match self {
+            Database::Sqlite(pool) => sqlx::query(FORGET_ALERTS.0)
+                .bind(before_ms)
+                .execute(pool)
+                .await
+                .map_err(query_error(SQLITE))?
+                .rows_affected(),
+            Database::Postgres(pool) => sqlx::query(FORGET_ALERTS.1)
+                .bind(before_ms)
+                .execute(pool)
+                .await
+                .map_err(query_error(POSTGRES))?
+                .rows_affected(),
+        };
+        Ok(done)
     }
 }

@@ -114,3 +114,13 @@ where
         std::panic::resume_unwind(panic);
     }
 }
+
+/// Drops a schema a test made for itself, with everything in it.
+pub async fn drop_schema(schema: &str) {
+    let mut admin = PgConnection::connect(PG_URL).await.expect("PostgreSQL");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&mut admin)
+        .await
+        .expect("drop schema");
+    let _ = admin.close().await;
+}
