@@ -88,28 +88,34 @@ fn spend_sql(owner: SpendOwner, postgres: bool) -> &'static str {
     }
 }
 
+/// Runs one of the `(sqlite, postgres)` statement pairs above with the same bound values on
+/// either backend; evaluates to how many rows it changed (or returns the error).
+macro_rules! rows_changed {
+    ($db:expr, $sql:expr $(, $bind:expr)*) => {
+        match $db {
+            Database::Sqlite(pool) => sqlx::query($sql.0)
+                $(.bind($bind))*
+                .execute(pool)
+                .await
+                .map_err(query_error(SQLITE))?
+                .rows_affected(),
+            Database::Postgres(pool) => sqlx::query($sql.1)
+                $(.bind($bind))*
+                .execute(pool)
+                .await
+                .map_err(query_error(POSTGRES))?
+                .rows_affected(),
+        }
+    };
+}
+
 impl Database {
     /// Deletes the records of requests started before `cutoff_ms`; returns how many. The
     /// rollups are kept: they hold no request content, and reports over long periods read them.
     pub async fn purge_records_before(&self, cutoff_ms: i64) -> Result<u64, StoreError> {
         let mut total = 0;
         loop {
-            let deleted = match self {
-                Database::Sqlite(pool) => sqlx::query(PURGE.0)
-                    .bind(cutoff_ms)
-                    .bind(PURGE_CHUNK)
-                    .execute(pool)
-                    .await
-                    .map_err(query_error(SQLITE))?
-                    .rows_affected(),
-                Database::Postgres(pool) => sqlx::query(PURGE.1)
-                    .bind(cutoff_ms)
-                    .bind(PURGE_CHUNK)
-                    .execute(pool)
-                    .await
-                    .map_err(query_error(POSTGRES))?
-                    .rows_affected(),
-            };
+            let deleted = rows_changed!(self, PURGE, cutoff_ms, PURGE_CHUNK);
             total += deleted;
             if deleted < PURGE_CHUNK as u64 {
                 return Ok(total);
@@ -165,45 +171,12 @@ impl Database {
         if id.contains('\0') {
             return Ok(true); // PostgreSQL cannot store it; no replica can claim it either
         }
-        let inserted = match self {
-            Database::Sqlite(pool) => sqlx::query(CLAIM_ALERT.0)
-                .bind(kind)
-                .bind(scope)
-                .bind(id)
-                .bind(hour_ms)
-                .execute(pool)
-                .await
-                .map_err(query_error(SQLITE))?
-                .rows_affected(),
-            Database::Postgres(pool) => sqlx::query(CLAIM_ALERT.1)
-                .bind(kind)
-                .bind(scope)
-                .bind(id)
-                .bind(hour_ms)
-                .execute(pool)
-                .await
-                .map_err(query_error(POSTGRES))?
-                .rows_affected(),
-        };
+        let inserted = rows_changed!(self, CLAIM_ALERT, kind, scope, id, hour_ms);
         Ok(inserted == 1)
     }
 
     /// Deletes the claims of alerts for hours before `before_ms`.
     pub async fn forget_alerts_before(&self, before_ms: i64) -> Result<u64, StoreError> {
-        let done = match self {
-            Database::Sqlite(pool) => sqlx::query(FORGET_ALERTS.0)
-                .bind(before_ms)
-                .execute(pool)
-                .await
-                .map_err(query_error(SQLITE))?
-                .rows_affected(),
-            Database::Postgres(pool) => sqlx::query(FORGET_ALERTS.1)
-                .bind(before_ms)
-                .execute(pool)
-                .await
-                .map_err(query_error(POSTGRES))?
-                .rows_affected(),
-        };
-        Ok(done)
+        Ok(rows_changed!(self, FORGET_ALERTS, before_ms))
     }
 }
