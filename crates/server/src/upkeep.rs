@@ -123,7 +123,9 @@ async fn watch_spend(db: Database, app: Arc<AppState>, every: Duration) {
     }
 }
 
-/// (owner, id) → the hour it was last reported in, by this replica.
+/// What this replica has already looked at: (owner, id) → the hour. Beside the database's
+/// claims, it keeps a replica from claiming the same alert every tick, and from sending it every
+/// tick while the database cannot take claims.
 #[derive(Default)]
 pub struct Reported {
     by_owner: HashMap<(&'static str, String), i64>,
@@ -245,17 +247,12 @@ mod tests {
         assert_eq!(judge(SpendOwner::Team, window(6.0, 168.0), 1.5, &c), None);
     }
 
-    /// Two replicas watching one database (here an SQLite file; the claim's store test runs on
-    /// PostgreSQL too): the runaway team is reported once, by whichever looks first, and not
-    /// again within the hour by either.
+    /// Two replicas watching one database (here in-memory SQLite; the claim's store test runs
+    /// on PostgreSQL too, with a pool per replica): the runaway team is reported once, by
+    /// whichever looks first, and not again within the hour by either.
     #[tokio::test]
     async fn of_two_replicas_only_one_reports_an_anomaly() {
-        let path = std::env::temp_dir().join(format!(
-            "switchyard-upkeep-{}-{}.db",
-            std::process::id(),
-            unix_ms()
-        ));
-        let db = Database::connect(&format!("sqlite://{}", path.display()))
+        let db = Database::connect("sqlite::memory:")
             .await
             .expect("database");
         let now = unix_ms();
@@ -286,13 +283,6 @@ mod tests {
         // The next hour is another alert, for the replica that claims it first.
         let next = new_anomalies(&db, &c, now + HOUR_MS, &mut second).await;
         assert!(next.iter().any(|a| a.id == "runaway"), "{next:?}");
-
-        db.close().await;
-        for suffix in ["", "-wal", "-shm"] {
-            let mut file = path.clone().into_os_string();
-            file.push(suffix);
-            let _ = std::fs::remove_file(file);
-        }
     }
 
     #[test]
