@@ -355,14 +355,23 @@ pub fn default_key_env(kind: &str) -> Option<&'static str> {
     })
 }
 
-/// A provider's `api_key`: the source's key (`key`, written as it is), else the variable an SDK
-/// would read, with `missing_note` on it; else none.
-pub fn put_api_key(s: &mut Map, kind: &str, key: Option<String>, missing_note: &str) {
-    match key {
-        Some(k) => {
+/// A provider's `api_key`: the source's key as given (with `copied_note` on it, if any), else
+/// the variable an SDK would read (with `missing_note`); else none.
+pub fn put_api_key(
+    s: &mut Map,
+    kind: &str,
+    key: Option<String>,
+    copied_note: Option<&str>,
+    missing_note: &str,
+) {
+    match (key, copied_note) {
+        (Some(k), Some(note)) => {
+            s.put_noted("api_key", Node::str(k), note);
+        }
+        (Some(k), None) => {
             s.put("api_key", Node::str(k));
         }
-        None => {
+        (None, _) => {
             if let Some(var) = default_key_env(kind) {
                 s.put_noted("api_key", Node::str(format!("${{{var}}}")), missing_note);
             }

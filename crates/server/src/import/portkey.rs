@@ -330,20 +330,13 @@ fn provider_settings(provider: &str, t: &mut Section, draft: &mut Draft) -> Opti
     if let Some(b) = base {
         s.put("base_url", Node::str(b));
     }
-    let key = t.take_str("api_key").map(|k| literal(&k));
-    let copied = key.is_some();
     put_api_key(
         &mut s,
         kind,
-        key,
+        t.take_str("api_key").map(|k| literal(&k)),
+        Some("copied from the source: consider reading it from the environment (${NAME})"),
         "the source has no key here (a virtual key or none): set this variable",
     );
-    if copied {
-        s.note(
-            "api_key",
-            "copied from the source: consider reading it from the environment (${NAME})",
-        );
-    }
     if kind == "azure" {
         let v = t
             .take_str("api_version")

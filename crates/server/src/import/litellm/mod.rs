@@ -465,6 +465,7 @@ fn provider_settings(model: &str, p: &mut Section, draft: &mut Draft) -> Option<
         &mut s,
         kind,
         p.take_str("api_key").map(|k| env_value(&k)),
+        None,
         "no api_key in the source: LiteLLM reads this variable",
     );
     if kind == "azure" {
